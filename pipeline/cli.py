@@ -1,0 +1,266 @@
+"""``duihua`` command line: run | train | eval | serve | lexicon {build,stats,lookup}.
+
+Every subcommand takes trailing Hydra overrides (``key=value``, ``group=option``, ``lexicons=[music]``).
+A user mistake (bad file, key, option, over-long text) prints one ``duihua: error: ...`` line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipeline.errors import DuihuaError, InputError
+
+OVERRIDE_RE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.\-/@]*=")
+# Stages that can be trained / evaluated, filled in as their issues land: name -> "module:function".
+TRAINERS: dict[str, str] = {}
+EVALUATORS: dict[str, str] = {}
+KNOWN_STAGES = ("pretrain", "splitter", "segmenter", "slots", "intent", "reply")
+log = logging.getLogger("duihua")
+
+
+def split_overrides(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate ``key=value`` overrides from other positional arguments."""
+    overrides = [a for a in args if OVERRIDE_RE.match(a)]
+    rest = [a for a in args if not OVERRIDE_RE.match(a)]
+    return overrides, rest
+
+
+# -- run ---------------------------------------------------------------------------------------------------
+def read_queries(path: Path, max_chars: int) -> list:
+    """Read ``.txt`` (one query per line; empty lines give empty results) or ``.jsonl`` (``{"text": ...}``).
+
+    The whole file is validated before any processing so a bad line 90,000 fails fast, by line number.
+    """
+    from pydantic import ValidationError
+
+    from pipeline.schema import Query
+
+    if not path.is_file():
+        raise InputError(f"input file not found: {path}")
+    if path.suffix not in (".txt", ".jsonl"):
+        raise InputError(f"{path}: expected a .txt (one query per line) or .jsonl file ({{\"text\": ...}} per line)")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start})") from exc
+    queries = []
+    for lineno, line in enumerate(lines, start=1):
+        if path.suffix == ".txt":
+            query = Query(text=line)
+        else:
+            if not line.strip():
+                raise InputError(f"{path}:{lineno}: empty line (each line must be a JSON object with \"text\")")
+            try:
+                obj = json.loads(line)
+                query = Query.model_validate(obj)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise InputError(f"{path}:{lineno}: {'.'.join(map(str, err['loc'])) or 'record'}: {err['msg']}") \
+                    from exc
+        if len(query.text) > max_chars:
+            raise InputError(f"{path}:{lineno}: {len(query.text)} characters is over the limit "
+                             f"runtime.max_chars={max_chars}; split the text or raise the limit")
+        queries.append(query)
+    return queries
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipeline.composer import build_stages
+    from pipeline.config import load_config
+    from pipeline.runtime import Pipeline, _runtime_config
+
+    overrides, rest = split_overrides(args.args)
+    texts = ([args.text] if args.text is not None else []) + rest
+    if args.input and texts:
+        raise InputError("give either a text argument or --input FILE, not both")
+    if not args.input and len(texts) != 1:
+        raise InputError(f"expected one text argument (quote it), got {len(texts)}: {texts}")
+    cfg = load_config("pipeline", overrides)
+    runtime = _runtime_config(cfg)
+    queries = read_queries(Path(args.input), runtime.max_chars) if args.input else None
+    if queries is None and len(texts[0]) > runtime.max_chars:
+        raise InputError(f"text has {len(texts[0])} characters, over the limit runtime.max_chars="
+                         f"{runtime.max_chars}; split it or raise the limit")
+    pipe = Pipeline(build_stages(cfg), runtime, cfg)
+    if queries is None:
+        result = pipe(texts[0])
+        print(result.model_dump_json(indent=None if args.compact else 2))
+        return 0
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        with tqdm(total=len(queries), unit="query", desc="duihua run", disable=None, file=sys.stderr) as bar:
+            for i in range(0, len(queries), runtime.batch_size):
+                for result in pipe.batch(queries[i : i + runtime.batch_size]):
+                    out.write(result.model_dump_json() + "\n")
+                bar.update(min(runtime.batch_size, len(queries) - i))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.output:
+        print(f"wrote {len(queries)} results to {args.output}", file=sys.stderr)
+    return 0
+
+
+# -- train / eval ------------------------------------------------------------------------------------------
+def _resolve(registry: dict[str, str], verb: str, stage: str) -> Callable[..., int]:
+    if stage not in registry:
+        if stage not in KNOWN_STAGES:
+            raise InputError(f"unknown stage {stage!r}; stages: {', '.join(KNOWN_STAGES)}")
+        ready = ", ".join(sorted(registry)) or "none yet"
+        raise InputError(f"`duihua {verb} {stage}` is not available yet: the {stage} stage has no {verb} command "
+                         f"in this version (available: {ready})")
+    module, func = registry[stage].split(":")
+    import importlib
+
+    return getattr(importlib.import_module(module), func)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    overrides, rest = split_overrides(args.args)
+    if rest:
+        raise InputError(f"unexpected arguments {rest}; overrides look like key=value")
+    return _resolve(TRAINERS, "train", args.stage)(overrides)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    overrides, rest = split_overrides(args.args)
+    if rest:
+        raise InputError(f"unexpected arguments {rest}; overrides look like key=value")
+    fn = _resolve(EVALUATORS, "eval", args.stage)
+    if not Path(args.data).is_file():
+        raise InputError(f"data file not found: {args.data}")
+    return fn(Path(args.data), overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    raise InputError("`duihua serve` is not available yet: the HTTP server lands with the serving issue; "
+                     "use `duihua run` or the Python API meanwhile")
+
+
+# -- lexicon -----------------------------------------------------------------------------------------------
+def cmd_lexicon(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.report import print_report
+
+    overrides, rest = split_overrides(args.args)
+    cfg = load_config("pipeline", overrides)
+    if args.action == "build":
+        from pipeline.lexicon.build import build_lexicons
+
+        if rest:
+            raise InputError(f"unexpected arguments {rest}")
+        data = Path(args.data or cfg.paths.data).expanduser()
+        out = Path(args.out or cfg.paths.lexicons).expanduser()
+        if not data.is_dir():
+            raise InputError(f"data folder not found: {data} (pass --data DIR or set DUIHUA_DATA)")
+        counts = build_lexicons(data, out)
+        rows = [(d, s, n) for d, slots in counts.items() for s, n in slots.items()]
+        total = sum(n for _, _, n in rows)
+        print_report(("domain", "slot", "entries"), rows,
+                     {"domains": len(counts), "entries": total, "out": str(out)})
+        return 0
+
+    from pipeline.composer import build_stage
+
+    if "_target_" not in (cfg.slots or {}):
+        raise InputError("slots=none: no gazetteer is configured")
+    tagger = build_stage("slots", cfg.slots)
+    gaz = tagger.gazetteer  # type: ignore[attr-defined]
+    if args.action == "stats":
+        if rest:
+            raise InputError(f"unexpected arguments {rest}")
+        counts: dict[tuple[str, str, str, int], int] = {}
+        for src in gaz.sources:
+            counts[(src.domain, src.slot, src.file, src.priority)] = 0
+        surfaces = 0
+        for _key, (_, payload) in gaz._automaton.items() if gaz._automaton else []:
+            surfaces += 1
+            for i, _ in payload:
+                s = gaz.sources[i]
+                counts[(s.domain, s.slot, s.file, s.priority)] += 1
+        rows = [(*k, v) for k, v in counts.items()]
+        print_report(("domain", "slot", "file", "priority", "entries"), rows,
+                     {"domains": len(gaz.domains), "entries": gaz.size, "surfaces": surfaces,
+                      "hash": gaz.content_hash[:16]})
+        return 0
+    # lookup
+    if len(rest) != 1:
+        raise InputError("usage: duihua lexicon lookup WORD [overrides]")
+    word = rest[0]
+    exact = gaz.lookup(word)
+    inside = [h for h in gaz.find(word) if (h.start, h.end) != (0, len(word))]
+    rows = [("exact", word, h.source.domain, h.source.slot, h.value, h.source.file) for h in exact]
+    rows += [("inside", word[h.start:h.end], h.source.domain, h.source.slot, h.value, h.source.file)
+             for h in inside]
+    print_report(("match", "surface", "domain", "slot", "value", "file"), rows,
+                 {"word": word, "exact": len(exact), "inside": len(inside)})
+    return 0
+
+
+# -- entry point -------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="duihua", description="Chinese dialogue NLU toolkit.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log stage construction and timings")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="process text: split, segment, tag slots, classify, reply")
+    run.add_argument("args", nargs="*", help="the text (quoted) and/or Hydra overrides key=value")
+    run.add_argument("--text", help="the text, when it could be mistaken for an override")
+    run.add_argument("--input", help=".txt (one query per line) or .jsonl ({\"text\": ...} per line)")
+    run.add_argument("--output", help="write JSONL results here instead of stdout")
+    run.add_argument("--compact", action="store_true", help="one-line JSON for a single text")
+    run.set_defaults(func=cmd_run)
+
+    train = sub.add_parser("train", help="train a stage: " + ", ".join(KNOWN_STAGES))
+    train.add_argument("stage")
+    train.add_argument("args", nargs="*", help="Hydra overrides")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a stage on a data file; ends with one JSON line")
+    ev.add_argument("stage")
+    ev.add_argument("--data", required=True)
+    ev.add_argument("args", nargs="*", help="Hydra overrides")
+    ev.set_defaults(func=cmd_eval)
+
+    serve = sub.add_parser("serve", help="HTTP server (not available yet)")
+    serve.add_argument("args", nargs="*")
+    serve.set_defaults(func=cmd_serve)
+
+    lex = sub.add_parser("lexicon", help="build, inspect or query the domain lexicons")
+    lex.add_argument("action", choices=["build", "stats", "lookup"])
+    lex.add_argument("args", nargs="*", help="WORD for lookup, and/or Hydra overrides")
+    lex.add_argument("--data", help="source data folder for build (default: paths.data)")
+    lex.add_argument("--out", help="output folder for build (default: paths.lexicons)")
+    lex.set_defaults(func=cmd_lexicon)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except DuihuaError as exc:
+        print(f"duihua: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("duihua: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `duihua run ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""User-facing errors.
+
+A ``DuihuaError`` is a mistake the user can fix (a missing file, a bad config key, an over-long input).
+The CLI prints its message as one line and exits with code 2; everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DuihuaError(Exception):
+    """An error caused by user input or configuration; its message names the offending file/key/value."""
+
+
+class LexiconError(DuihuaError):
+    """A lexicon folder, manifest or entry file is missing or malformed."""
+
+
+class InputError(DuihuaError):
+    """An input text or input file cannot be processed as given."""
+
+
+class ConfigError(DuihuaError):
+    """A config key, override or stage definition is invalid."""

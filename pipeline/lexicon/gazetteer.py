@@ -1,0 +1,164 @@
+"""One Aho-Corasick automaton over every selected lexicon, cached on disk by content hash.
+
+Why one automaton: matching cost is linear in the text whatever the number of entries, so all domains are
+searched in a single pass (``bench/slots.py`` measures it). Keys are normalized surfaces
+(``pipeline.text.normalize``), which is length-preserving, so match offsets are offsets in the original text.
+
+Why a disk cache: building from ~100k entries takes a noticeable fraction of a second; the pickled automaton
+is keyed by a SHA-256 over the manifests, entry files and normalization version, so any edit to a lexicon
+invalidates it and a stale automaton can never be served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ahocorasick
+
+from pipeline.errors import LexiconError
+from pipeline.lexicon.manifest import MANIFEST_NAME, LexiconDomain, load_domain, read_manifest
+from pipeline.text import NORMALIZATION_VERSION, normalize
+
+log = logging.getLogger(__name__)
+_CACHE_FORMAT = "gazetteer-v1"
+
+
+@dataclass(frozen=True)
+class SlotSource:
+    """Where an entry came from; one per (domain, slot type, file)."""
+
+    domain: str
+    slot: str
+    file: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class GazetteerHit:
+    start: int
+    end: int
+    value: str
+    source: SlotSource
+
+
+class Gazetteer:
+    """Immutable matcher: ``find(text)`` returns every lexicon match with spans in ``text``."""
+
+    def __init__(self, automaton: ahocorasick.Automaton | None, sources: list[SlotSource],
+                 domains: list[str], content_hash: str, size: int) -> None:
+        self._automaton = automaton
+        self.sources = sources
+        self.domains = domains
+        self.content_hash = content_hash
+        self.size = size  # number of distinct (surface, source, value) entries
+
+    def find(self, text: str, domains: frozenset[str] | None = None) -> list[GazetteerHit]:
+        """All matches, overlaps kept, ordered by (start, end). ``domains`` restricts to those lexicons."""
+        if self._automaton is None or not text:
+            return []
+        hits: list[GazetteerHit] = []
+        sources = self.sources
+        for end_idx, (length, payload) in self._automaton.iter(normalize(text)):
+            start = end_idx - length + 1
+            for src_idx, value in payload:
+                src = sources[src_idx]
+                if domains is None or src.domain in domains:
+                    hits.append(GazetteerHit(start, end_idx + 1, value, src))
+        hits.sort(key=lambda h: (h.start, h.end))
+        return hits
+
+    def lookup(self, surface: str) -> list[GazetteerHit]:
+        """Exact lookup of one surface form (for ``duihua lexicon lookup``)."""
+        if self._automaton is None:
+            return []
+        found = self._automaton.get(normalize(surface), None)
+        if found is None:
+            return []
+        _, payload = found
+        return [GazetteerHit(0, len(surface), value, self.sources[i]) for i, value in payload]
+
+
+def content_hash(dirs: Sequence[tuple[str, Path]]) -> str:
+    """Hash manifests and entry files (bytes) plus the normalization version, without parsing entries."""
+    h = hashlib.sha256(f"{_CACHE_FORMAT}|norm{NORMALIZATION_VERSION}".encode())
+    for name, path in dirs:
+        manifest = read_manifest(path)
+        h.update(f"|{name}|".encode())
+        h.update((path / MANIFEST_NAME).read_bytes())
+        for slot in manifest.slots:
+            for fname in slot.files:
+                file = path / fname
+                if not file.is_file():
+                    raise LexiconError(f"lexicon file not found: {file} (listed in {path / MANIFEST_NAME})")
+                h.update(f"|{slot.type}/{fname}|".encode())
+                h.update(file.read_bytes())
+    return h.hexdigest()
+
+
+def build_gazetteer(domains: Sequence[LexiconDomain], digest: str = "") -> Gazetteer:
+    sources: list[SlotSource] = []
+    source_index: dict[tuple[str, str, str], int] = {}
+    table: dict[str, dict[tuple[int, str], None]] = {}  # key -> ordered set of (source, value)
+    for dom in domains:
+        priorities = {s.type: s.priority for s in dom.manifest.slots}
+        for slot_type, entries in dom.entries.items():
+            for fname, entry in entries:
+                skey = (dom.name, slot_type, fname)
+                idx = source_index.get(skey)
+                if idx is None:
+                    idx = source_index[skey] = len(sources)
+                    sources.append(SlotSource(dom.name, slot_type, fname, priorities[slot_type]))
+                key = normalize(entry.surface)
+                table.setdefault(key, {})[(idx, entry.value)] = None
+    automaton = None
+    size = 0
+    if table:
+        automaton = ahocorasick.Automaton()
+        for key, payload in table.items():
+            automaton.add_word(key, (len(key), tuple(payload)))
+            size += len(payload)
+        automaton.make_automaton()
+    return Gazetteer(automaton, sources, [d.name for d in domains], digest, size)
+
+
+def load_gazetteer(dirs: Sequence[tuple[str, str | Path]], cache_dir: str | Path | None = None) -> Gazetteer:
+    """Load the named lexicon folders into one gazetteer, via the on-disk cache when ``cache_dir`` is set.
+
+    ``dirs`` is ``[(domain name, folder)]``; a folder whose manifest names another domain is an error.
+    """
+    resolved = [(name, Path(p).expanduser()) for name, p in dirs]
+    names = [n for n, _ in resolved]
+    if len(set(names)) != len(names):
+        raise LexiconError(f"lexicon domain selected twice: {sorted({n for n in names if names.count(n) > 1})}")
+    digest = content_hash(resolved)
+    cache_file = Path(cache_dir).expanduser() / f"{digest[:32]}.pkl" if cache_dir else None
+    if cache_file is not None and cache_file.is_file():
+        try:
+            with cache_file.open("rb") as fh:
+                cached = pickle.load(fh)
+            if isinstance(cached, Gazetteer) and cached.content_hash == digest:
+                return cached
+        except Exception as exc:  # a corrupt cache is rebuilt, never fatal
+            log.warning("ignoring unreadable gazetteer cache %s (%s)", cache_file, exc)
+    gazetteer = build_gazetteer([load_domain(path, name) for name, path in resolved], digest)
+    if cache_file is not None:
+        _atomic_pickle(gazetteer, cache_file)
+    return gazetteer
+
+
+def _atomic_pickle(obj: object, target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, target)
+    except OSError as exc:  # read-only home etc.: run without a cache
+        log.warning("could not write gazetteer cache %s (%s)", target, exc)

@@ -1,0 +1,32 @@
+"""The contract every stage honours.
+
+A stage is built once from config (``hydra.utils.instantiate``), then called with *batches* of documents so a
+server can micro-batch. It never mutates its input: it returns updated copies. It declares, as data, which
+document fields it needs (``reads``) and fills (``writes``); the composer checks the order before anything runs
+(spaCy's requires/assigns). Field names: ``query``, ``sentences``, ``sentences.tokens``, ``sentences.slots``,
+``sentences.intent``, ``reply``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Protocol, runtime_checkable
+
+from pipeline.schema import PipelineResult
+
+
+@runtime_checkable
+class Stage(Protocol):
+    reads: ClassVar[frozenset[str]]
+    writes: ClassVar[frozenset[str]]
+
+    def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
+        """Return one updated document per input document, in order."""
+        ...
+
+
+@runtime_checkable
+class ReloadableStage(Stage, Protocol):
+    def reload_lexicons(self) -> None:
+        """Re-read external resources and swap them in atomically; calls in flight keep the old ones."""
+        ...

@@ -1,0 +1,115 @@
+"""The ``Pipeline``: runs composed stages over batches of queries, timing each stage.
+
+Input policy (README, "Input limits"): empty or whitespace-only text gives an empty valid result; text over
+``runtime.max_chars`` is refused with an ``InputError`` naming the limit, because silently truncating a user's
+request would lose data, and windows would cut requests in half before the splitter has seen them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.composer import build_stages
+from pipeline.config import load_config
+from pipeline.errors import ConfigError, InputError
+from pipeline.protocol import ReloadableStage, Stage
+from pipeline.schema import PipelineResult, Query
+
+
+class RuntimeConfig(BaseModel):
+    """Typed view of ``cfg.runtime``: bad values fail at build time with the key named."""
+
+    model_config = ConfigDict(extra="allow")
+
+    backend: str = "torch"
+    device: str = "cpu"
+    batch_size: int = Field(32, gt=0)
+    max_chars: int = Field(2000, gt=0)
+    seed: int = 0
+
+
+def _runtime_config(cfg: DictConfig) -> RuntimeConfig:
+    raw = OmegaConf.to_container(cfg.get("runtime") or {}, resolve=True)
+    try:
+        return RuntimeConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"runtime.{'.'.join(map(str, first['loc']))}: {first['msg']} "
+                          f"(got {first.get('input')!r})") from exc
+
+
+class Pipeline:
+    """Composed stages plus runtime settings. Thread-safe for concurrent calls (stages hold no per-call state)."""
+
+    def __init__(self, stages: list[tuple[str, Stage]], runtime: RuntimeConfig | None = None,
+                 cfg: DictConfig | None = None) -> None:
+        self.stages = stages
+        self.runtime = runtime or RuntimeConfig()
+        self.cfg = cfg
+        random.seed(self.runtime.seed)
+
+    @classmethod
+    def from_config(cls, overrides: Sequence[str] = (), config_name: str = "pipeline") -> Pipeline:
+        """Compose ``conf/<config_name>.yaml`` with Hydra overrides, e.g. ``["lexicons=[music]", "reply=none"]``."""
+        cfg = load_config(config_name, overrides)
+        runtime = _runtime_config(cfg)
+        return cls(build_stages(cfg), runtime, cfg)
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [name for name, _ in self.stages]
+
+    def stage(self, name: str) -> Stage:
+        for n, s in self.stages:
+            if n == name:
+                return s
+        raise KeyError(f"no enabled stage {name!r}; enabled: {self.stage_names}")
+
+    def _to_doc(self, item: str | Query, index: int) -> PipelineResult:
+        query = item if isinstance(item, Query) else None
+        if query is None:
+            if not isinstance(item, str):
+                raise InputError(f"input {index}: expected text (str) or Query, got {type(item).__name__}")
+            query = Query(text=item)
+        if len(query.text) > self.runtime.max_chars:
+            raise InputError(
+                f"input {index}: {len(query.text)} characters is over the limit runtime.max_chars="
+                f"{self.runtime.max_chars}; split the text or raise the limit (runtime.max_chars=N)")
+        return PipelineResult(query=query)
+
+    def batch(self, items: Sequence[str | Query]) -> list[PipelineResult]:
+        """Process many queries; each stage sees them in chunks of ``runtime.batch_size``."""
+        docs = [self._to_doc(item, i) for i, item in enumerate(items)]
+        out: list[PipelineResult] = []
+        for chunk in _chunks(docs, self.runtime.batch_size):
+            out.extend(self._run(chunk))
+        return out
+
+    def __call__(self, item: str | Query) -> PipelineResult:
+        return self.batch([item])[0]
+
+    def _run(self, docs: list[PipelineResult]) -> list[PipelineResult]:
+        timings: dict[str, float] = {}
+        for name, stage in self.stages:
+            t0 = time.perf_counter()
+            docs = stage.process(docs)
+            timings[name] = round((time.perf_counter() - t0) * 1000.0, 3)
+        names = self.stage_names
+        # each result carries the wall time of the batch it was processed in
+        return [d.model_copy(update={"timings_ms": dict(timings), "stages": list(names)}) for d in docs]
+
+    def reload_lexicons(self) -> None:
+        """Hot reload: every stage that reads lexicons rebuilds them and swaps atomically."""
+        for _, stage in self.stages:
+            if isinstance(stage, ReloadableStage):
+                stage.reload_lexicons()
+
+
+def _chunks(items: list[PipelineResult], size: int) -> Iterator[list[PipelineResult]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

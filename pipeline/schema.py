@@ -1,0 +1,106 @@
+"""The data contract: every object that crosses a stage boundary is defined here.
+
+Offsets are character offsets, end-exclusive. ``Sentence.start/end`` point into ``Query.text``; token and
+slot offsets point into ``Sentence.text``, so ``sentence.text[tok.start:tok.end] == tok.text`` always holds.
+Everything round-trips through JSON exactly: ``PipelineResult.model_validate_json(r.model_dump_json()) == r``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Granularity = Literal["fine", "coarse"]
+GRANULARITIES: tuple[Granularity, ...] = ("coarse", "fine")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(_Model):
+    """What the caller sent: raw (ASR) text plus optional per-request choices."""
+
+    text: str
+    session_id: str | None = None
+    lexicons: list[str] | None = Field(None, description="restrict slot tagging to these lexicon domains")
+    granularities: list[Granularity] | None = Field(None, description="segmentations to produce")
+
+
+class Token(_Model):
+    text: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class SlotMatch(_Model):
+    """One gazetteer (or model) match. ``value`` is the normalized value (周董 -> 周杰伦)."""
+
+    slot: str = Field(description="slot type, e.g. singer")
+    surface: str = Field(description="the text as it appears in the sentence")
+    value: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    domain: str = Field(description="lexicon domain, e.g. music")
+    lexicon: str = Field(description="entry file the match came from, e.g. singer.txt")
+    source: str = Field(description="producer, e.g. gazetteer:music/singer")
+    priority: int = 0
+    crosses_boundary: bool = Field(False, description="cuts through a coarse word (e.g. 十年 in 二十年代)")
+
+
+class ScoredLabel(_Model):
+    label: str
+    score: float
+
+
+class IntentPrediction(_Model):
+    """``label`` is ``domain`` or ``domain.intent``; ``unknown`` when below the confidence threshold."""
+
+    label: str
+    domain: str
+    intent: str | None = None
+    score: float = Field(ge=0.0, le=1.0)
+    top_k: list[ScoredLabel] = Field(default_factory=list)
+    gates: list[float] | None = Field(None, description="fusion gate per character, when the model has one")
+
+
+class Sentence(_Model):
+    text: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    tokens: dict[Granularity, list[Token]] = Field(default_factory=dict)
+    slots: list[SlotMatch] = Field(default_factory=list, description="resolved, non-overlapping")
+    slot_candidates: list[SlotMatch] = Field(default_factory=list, description="every match, overlaps kept")
+    char_slots: list[list[str]] = Field(
+        default_factory=list,
+        description="per character, the slot tags covering it: 'B-singer', 'I-song' (from every candidate)",
+    )
+    intent: IntentPrediction | None = None
+
+    @model_validator(mode="after")
+    def _check_offsets(self) -> Sentence:
+        if self.end - self.start != len(self.text):
+            raise ValueError(f"sentence span {self.start}:{self.end} does not fit text of length {len(self.text)}")
+        return self
+
+
+class Reply(_Model):
+    text: str
+    source: Literal["template", "retrieval", "generative", "fallback"]
+    domain: str | None = None
+    score: float | None = None
+
+
+class PipelineResult(_Model):
+    """The document that flows through the stages and is returned to the caller."""
+
+    query: Query
+    sentences: list[Sentence] = Field(default_factory=list)
+    reply: Reply | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict, description="wall time per stage")
+    stages: list[str] = Field(default_factory=list, description="stages that ran, in order")
+
+    @classmethod
+    def from_text(cls, text: str, **query: object) -> PipelineResult:
+        return cls(query=Query(text=text, **query))

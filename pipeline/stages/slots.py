@@ -1,0 +1,128 @@
+"""Gazetteer slot tagging: every lexicon match, a resolved non-overlapping set, and char-level slot features.
+
+Resolution (the ``slots`` field): longest match first, then higher lexicon priority, then earlier start; a
+match whose start or end falls strictly inside a coarse word is demoted (十年 inside 二十年代 -> 二十/年代 cuts
+it) and, with ``boundary_policy: drop``, never resolved. All matches stay in ``slot_candidates`` with
+``crosses_boundary`` set, and every candidate feeds ``char_slots`` ("B-singer"/"I-song" per character), which is
+what the slot-aware intent model consumes: it learns how far to trust noisy gazetteer labels.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pipeline.errors import ConfigError, InputError
+from pipeline.lexicon.gazetteer import Gazetteer, GazetteerHit, load_gazetteer
+from pipeline.lexicon.manifest import read_manifest
+from pipeline.schema import Granularity, PipelineResult, Sentence, SlotMatch, Token
+
+BoundaryPolicy = Literal["drop", "demote", "ignore"]
+
+
+class GazetteerSlotTagger:
+    reads: ClassVar[frozenset[str]] = frozenset({"sentences"})
+    writes: ClassVar[frozenset[str]] = frozenset({"sentences.slots"})
+
+    def __init__(self, domains: Mapping[str, str] | None = None, extra_dirs: Sequence[str] = (),
+                 cache_dir: str | None = None, boundary_granularity: Granularity = "coarse",
+                 boundary_policy: BoundaryPolicy = "drop") -> None:
+        if boundary_policy not in ("drop", "demote", "ignore"):
+            raise ConfigError(f"slots.boundary_policy: expected drop|demote|ignore, got {boundary_policy!r}")
+        self.domain_dirs = dict(domains or {})
+        self.extra_dirs = list(extra_dirs)
+        self.cache_dir = cache_dir
+        self.boundary_granularity = boundary_granularity
+        self.boundary_policy = boundary_policy
+        self._lock = threading.Lock()  # serialises reloads; readers never take it
+        self._gazetteer = self._load()
+
+    @property
+    def gazetteer(self) -> Gazetteer:
+        return self._gazetteer
+
+    def _selected_dirs(self) -> list[tuple[str, str]]:
+        dirs = list(self.domain_dirs.items())
+        for extra in self.extra_dirs:
+            # the manifest names the domain, so a user's folder needs no config file of its own
+            dirs.append((read_manifest(Path(extra).expanduser()).domain, extra))
+        return dirs
+
+    def _load(self) -> Gazetteer:
+        return load_gazetteer(self._selected_dirs(), self.cache_dir)
+
+    def reload_lexicons(self) -> None:
+        """Rebuild from disk, then swap the reference: one attribute store, atomic for concurrent readers."""
+        with self._lock:
+            self._gazetteer = self._load()
+
+    # -- tagging -----------------------------------------------------------------------------------------
+    @staticmethod
+    def _to_match(hit: GazetteerHit, text: str, crosses: bool) -> SlotMatch:
+        src = hit.source
+        return SlotMatch(slot=src.slot, surface=text[hit.start:hit.end], value=hit.value, start=hit.start,
+                         end=hit.end, domain=src.domain, lexicon=src.file,
+                         source=f"gazetteer:{src.domain}/{src.slot}", priority=src.priority,
+                         crosses_boundary=crosses)
+
+    @staticmethod
+    def _inner_boundaries(tokens: list[Token]) -> frozenset[int]:
+        """Offsets strictly inside a word: a match starting or ending there cuts the word."""
+        return frozenset(i for t in tokens for i in range(t.start + 1, t.end))
+
+    @staticmethod
+    def resolve(candidates: list[SlotMatch], policy: BoundaryPolicy = "drop") -> list[SlotMatch]:
+        """Greedy non-overlapping selection; see the module docstring for the order."""
+        pool = [m for m in candidates if not (policy == "drop" and m.crosses_boundary)]
+        demote = policy == "demote"
+        pool.sort(key=lambda m: (demote and m.crosses_boundary, -(m.end - m.start), -m.priority, m.start))
+        taken: list[SlotMatch] = []
+        used = bytearray(max((m.end for m in pool), default=0))
+        for m in pool:
+            if not any(used[m.start:m.end]):
+                taken.append(m)
+                used[m.start:m.end] = b"\x01" * (m.end - m.start)
+        return sorted(taken, key=lambda m: (m.start, m.end))
+
+    @staticmethod
+    def char_features(length: int, candidates: list[SlotMatch]) -> list[list[str]]:
+        tags: list[set[str]] = [set() for _ in range(length)]
+        for m in candidates:
+            tags[m.start].add(f"B-{m.slot}")
+            for i in range(m.start + 1, m.end):
+                tags[i].add(f"I-{m.slot}")
+        return [sorted(t) for t in tags]
+
+    def tag(self, sentence: Sentence, gazetteer: Gazetteer, domains: frozenset[str] | None) -> Sentence:
+        hits = gazetteer.find(sentence.text, domains)
+        tokens = sentence.tokens.get(self.boundary_granularity)
+        inner = self._inner_boundaries(tokens) if tokens and self.boundary_policy != "ignore" else frozenset()
+        seen: set[tuple[int, int, str, str, str]] = set()
+        candidates: list[SlotMatch] = []
+        for h in hits:
+            key = (h.start, h.end, h.source.domain, h.source.slot, h.value)
+            if key in seen:  # same entry listed in two files of one slot type
+                continue
+            seen.add(key)
+            candidates.append(self._to_match(h, sentence.text, h.start in inner or h.end in inner))
+        return sentence.model_copy(update={
+            "slot_candidates": candidates,
+            "slots": self.resolve(candidates, self.boundary_policy),
+            "char_slots": self.char_features(len(sentence.text), candidates),
+        })
+
+    def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
+        gazetteer = self._gazetteer  # one read: a concurrent reload cannot mix two lexicon versions in a batch
+        out = []
+        for doc in docs:
+            domains = None
+            if doc.query.lexicons is not None:
+                unknown = sorted(set(doc.query.lexicons) - set(gazetteer.domains))
+                if unknown:
+                    raise InputError(f"unknown lexicon domain(s) {unknown}; loaded: {gazetteer.domains}")
+                domains = frozenset(doc.query.lexicons)
+            sentences = [self.tag(s, gazetteer, domains) for s in doc.sentences]
+            out.append(doc.model_copy(update={"sentences": sentences}))
+        return out
