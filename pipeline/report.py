@@ -34,7 +34,8 @@ def _fmt(value: Any) -> str:
 
 
 def print_report(headers: Sequence[str], rows: Sequence[Sequence[Any]], metrics: dict[str, Any],
-                 out: TextIO = sys.stdout) -> None:
+                 out: TextIO | None = None) -> None:
     """Print the table, then the metrics as the last line, a single JSON object."""
+    out = out or sys.stdout  # looked up per call, so redirected stdout (tests, pipes) is honoured
     print(format_table(headers, rows), file=out)
     print(json.dumps(metrics, ensure_ascii=False, sort_keys=True), file=out)

@@ -1,0 +1,103 @@
+"""CLI behaviour: JSON on stdout, one readable line and exit code 2 on user mistakes, never a traceback."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.schema import PipelineResult
+from tests.conftest import mini_overrides
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_prints_a_pipeline_result(capsys, mini_lexicons):
+    code, out, _ = run_cli(capsys, "run", *mini_overrides(mini_lexicons), "我想听周董的稻香")
+    assert code == 0
+    result = PipelineResult.model_validate_json(out)
+    assert [m.value for m in result.sentences[0].slots] == ["周杰伦", "稻香"]
+
+
+def test_run_input_file_to_output_keeps_one_line_per_input(capsys, mini_lexicons, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("我想听稻香\n\n北京南站\n", encoding="utf-8")
+    dst = tmp_path / "out.jsonl"
+    code, _, err = run_cli(capsys, "run", "--input", str(src), "--output", str(dst), *mini_overrides(mini_lexicons))
+    assert code == 0 and "wrote 3 results" in err
+    rows = [PipelineResult.model_validate_json(line) for line in dst.read_text(encoding="utf-8").splitlines()]
+    assert [r.query.text for r in rows] == ["我想听稻香", "", "北京南站"]
+    assert rows[1].sentences == []
+
+
+def test_run_jsonl_input_accepts_query_fields(capsys, mini_lexicons, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "北京周董", "lexicons": ["minimusic"]}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    code, out, _ = run_cli(capsys, "run", "--input", str(src), *mini_overrides(mini_lexicons))
+    assert code == 0
+    (row,) = [PipelineResult.model_validate_json(x) for x in out.splitlines()]
+    assert [m.domain for m in row.sentences[0].slots] == ["minimusic"]
+
+
+@pytest.mark.parametrize("content, suffix, message", [
+    ('{"text": "ok"}\n{"txt": "oops"}\n', ".jsonl", "in.jsonl:2: text: Field required"),
+    ('{"text": "ok"}\nnot json\n', ".jsonl", "in.jsonl:2: not valid JSON"),
+    ('{"text": "ok"}\n\n', ".jsonl", "in.jsonl:2: empty line"),
+    ("短\n" + "长" * 30 + "\n", ".txt", "in.txt:2: 30 characters is over the limit runtime.max_chars=20"),
+    ("x", ".csv", "expected a .txt"),
+])
+def test_bad_input_files_fail_before_processing(capsys, mini_lexicons, tmp_path, content, suffix, message):
+    src = tmp_path / f"in{suffix}"
+    src.write_text(content, encoding="utf-8")
+    out_file = tmp_path / "out.jsonl"
+    code, _, err = run_cli(capsys, "run", "--input", str(src), "--output", str(out_file),
+                           *mini_overrides(mini_lexicons, "runtime.max_chars=20"))
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+    assert not out_file.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--input", "/does/not/exist.txt"], "input file not found: /does/not/exist.txt"),
+    (["run", "nokey=1", "你好"], "nokey"),
+    (["run", "lexicons=[]", "lexicons.extra_dirs=[/no/such/lexicon]", "你好"], "lexicon folder not found"),
+    (["run", "lexicons=[]", "runtime.max_chars=3", "一二三四"], "runtime.max_chars=3"),
+    (["run", "lexicons=[]", "一", "二"], "expected one text argument"),
+    (["train", "intent"], "`duihua train intent` is not available yet"),
+    (["train", "bogus"], "unknown stage 'bogus'"),
+    (["eval", "segmenter", "--data", "x.txt"], "`duihua eval segmenter` is not available yet"),
+    (["serve"], "not available yet"),
+    (["lexicon", "lookup", "lexicons=[]"], "usage: duihua lexicon lookup WORD"),
+])
+def test_user_mistakes_exit_2_with_one_line(capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert err.startswith("duihua: error: ") and message in err and err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_lexicon_lookup_and_stats_end_with_one_json_line(capsys, mini_lexicons):
+    code, out, _ = run_cli(capsys, "lexicon", "lookup", "周董", *mini_overrides(mini_lexicons))
+    assert code == 0
+    assert json.loads(out.splitlines()[-1]) == {"word": "周董", "exact": 1, "inside": 0}
+    assert "周杰伦" in out
+    code, out, _ = run_cli(capsys, "lexicon", "stats", *mini_overrides(mini_lexicons))
+    assert code == 0
+    stats = json.loads(out.splitlines()[-1])
+    assert stats["domains"] == 2 and stats["entries"] == 16
+
+
+def test_console_script_exits_2_without_traceback(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json}\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--input", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"duihua: error: {bad}:1: not valid JSON (Expecting property name enclosed in " \
+                                  "double quotes)"

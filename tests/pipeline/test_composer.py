@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline import Pipeline
+from pipeline.config import CONF_DIR, load_config
+from pipeline.errors import ConfigError
+from tests.conftest import mini_overrides
+
+
+def test_overrides_swap_and_disable_stages(mini_lexicons):
+    pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "reply=none", "segmenter=none"))
+    assert pipe.stage_names == ["splitter", "slots"]
+    result = pipe("我想听周杰伦的稻香")
+    assert result.reply is None and result.sentences[0].tokens == {}
+    assert [m.surface for m in result.sentences[0].slots] == ["周杰伦", "稻香"]
+
+
+def test_stage_order_is_checked_before_running():
+    with pytest.raises(ConfigError, match=r"segmenter reads \['sentences'\]"):
+        Pipeline.from_config(overrides=["splitter=none", "lexicons=[]"])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("nokey=1", "nokey"),
+    ("segmenter=nope", "available: jieba, none"),
+    ("lexicons=[nope]", "lexicons/nope"),
+    ("runtime.max_chars=abc", "runtime.max_chars"),
+    ("segmenter.granularities=[medium]", "segmenter.granularities"),
+    ("slots.boundary_policy=sometimes", "boundary_policy"),
+])
+def test_bad_overrides_raise_readable_config_errors(override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        Pipeline.from_config(overrides=["lexicons=[]", override])
+
+
+def test_lexicon_group_is_multi_select():
+    cfg = load_config(overrides=["lexicons=[music,location]"])
+    assert sorted(cfg.lexicons.domains) == ["location", "music"]
+    assert Path(cfg.lexicons.domains.music).name == "music"
+
+
+@pytest.mark.parametrize("group", ["splitter", "segmenter", "slots", "intent", "reply", "encoder", "runtime"])
+def test_every_option_of_every_group_composes(group):
+    for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")):
+        load_config(overrides=[f"{group}={option}"])
+
+
+def test_long_input_is_refused_with_the_limit_named(mini_lexicons):
+    pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "runtime.max_chars=10"))
+    assert pipe("一二三四五六七八九十").sentences
+    with pytest.raises(Exception, match=r"runtime.max_chars=10"):
+        pipe("一二三四五六七八九十一")
+
+
+def test_empty_and_whitespace_inputs_give_empty_valid_results(mini_pipe):
+    for text in ("", "  \n\t "):
+        result = mini_pipe(text)
+        assert result.sentences == [] and result.reply is None and result.query.text == text
+
+
+def test_batch_matches_single_calls_and_keeps_order(mini_pipe):
+    texts = ["我想听稻香", "", "北京南站怎么走", "周董"] * 10
+    batch = mini_pipe.batch(texts)
+    assert [r.query.text for r in batch] == texts
+    for text, r in zip(texts[:4], batch[:4], strict=True):
+        assert r.sentences == mini_pipe(text).sentences
