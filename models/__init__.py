@@ -1,0 +1,1 @@
+"""Torch modules and their training code, one sub-package per neural stage. Never imports ``pipeline``."""
