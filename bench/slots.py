@@ -28,6 +28,8 @@ from pipeline.lexicon.gazetteer import load_gazetteer
 from pipeline.report import print_report
 from pipeline.schema import Sentence
 
+jieba.setLogLevel(30)  # keep jieba's dictionary-loading chatter out of the report
+
 
 def load_text(data: Path, limit: int) -> list[str]:
     lines: list[str] = []

@@ -88,12 +88,18 @@ class GazetteerSlotTagger:
 
     @staticmethod
     def char_features(length: int, candidates: list[SlotMatch]) -> list[list[str]]:
-        tags: list[set[str]] = [set() for _ in range(length)]
+        """Per character, the sorted distinct tags of every candidate covering it (most characters: none)."""
+        tags: list[list[str]] = [[] for _ in range(length)]
+        touched: set[int] = set()
         for m in candidates:
-            tags[m.start].add(f"B-{m.slot}")
-            for i in range(m.start + 1, m.end):
-                tags[i].add(f"I-{m.slot}")
-        return [sorted(t) for t in tags]
+            for i in range(m.start, m.end):
+                tag = f"{'B' if i == m.start else 'I'}-{m.slot}"
+                if tag not in tags[i]:
+                    tags[i].append(tag)
+                    touched.add(i)
+        for i in touched:  # sort only where something was added: sorting every empty list cost 1/3 of tagging
+            tags[i].sort()
+        return tags
 
     def tag(self, sentence: Sentence, gazetteer: Gazetteer, domains: frozenset[str] | None) -> Sentence:
         hits = gazetteer.find(sentence.text, domains)
