@@ -179,16 +179,8 @@ def cmd_lexicon(args: argparse.Namespace) -> int:
     if args.action == "stats":
         if rest:
             raise InputError(f"unexpected arguments {rest}")
-        counts: dict[tuple[str, str, str, int], int] = {}
-        for src in gaz.sources:
-            counts[(src.domain, src.slot, src.file, src.priority)] = 0
-        surfaces = 0
-        for _key, (_, payload) in gaz._automaton.items() if gaz._automaton else []:
-            surfaces += 1
-            for i, _ in payload:
-                s = gaz.sources[i]
-                counts[(s.domain, s.slot, s.file, s.priority)] += 1
-        rows = [(*k, v) for k, v in counts.items()]
+        per_source, surfaces = gaz.counts()
+        rows = [(src.domain, src.slot, src.file, src.priority, n) for src, n in per_source.items()]
         print_report(("domain", "slot", "file", "priority", "entries"), rows,
                      {"domains": len(gaz.domains), "entries": gaz.size, "surfaces": surfaces,
                       "hash": gaz.content_hash[:16]})

@@ -74,6 +74,17 @@ class Gazetteer:
         hits.sort(key=lambda h: (h.start, h.end))
         return hits
 
+    def counts(self) -> tuple[dict[SlotSource, int], int]:
+        """Entries per source, and the number of distinct normalized surfaces (for ``lexicon stats``)."""
+        per_source = dict.fromkeys(self.sources, 0)
+        surfaces = 0
+        if self._automaton is not None:
+            for _key, (_length, payload) in self._automaton.items():
+                surfaces += 1
+                for src_idx, _value in payload:
+                    per_source[self.sources[src_idx]] += 1
+        return per_source, surfaces
+
     def lookup(self, surface: str) -> list[GazetteerHit]:
         """Exact lookup of one surface form (for ``duihua lexicon lookup``)."""
         if self._automaton is None:
