@@ -19,7 +19,7 @@ from pipeline.errors import DuihuaError, InputError
 OVERRIDE_RE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.\-/@]*=")
 # Stages that can be trained / evaluated, filled in as their issues land: name -> "module:function".
 TRAINERS: dict[str, str] = {}
-EVALUATORS: dict[str, str] = {}
+EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate"}
 KNOWN_STAGES = ("pretrain", "splitter", "segmenter", "slots", "intent", "reply")
 log = logging.getLogger("duihua")
 
@@ -239,7 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse stops filling a positional list at the first option (`eval slots --data F key=value`), so
+    # overrides after an option arrive here; anything else is a genuine usage error.
+    unknown = [a for a in extra if not OVERRIDE_RE.match(a)]
+    if unknown or (extra and not hasattr(args, "args")):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+    if extra:
+        args.args = [*args.args, *extra]
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

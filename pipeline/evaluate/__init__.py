@@ -1,0 +1,1 @@
+"""Stage evaluators behind ``duihua eval <stage> --data FILE``: a readable table, then one JSON line."""
