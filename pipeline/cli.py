@@ -18,7 +18,8 @@ from pipeline.errors import DuihuaError, InputError
 
 OVERRIDE_RE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.\-/@]*=")
 # Stages that can be trained / evaluated, filled in as their issues land: name -> "module:function".
-TRAINERS: dict[str, str] = {}
+# A trainer takes the composed conf/train/<stage>.yaml as a plain dict and returns its final metrics.
+TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train"}
 EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate"}
 KNOWN_STAGES = ("pretrain", "splitter", "segmenter", "slots", "intent", "reply")
 log = logging.getLogger("duihua")
@@ -126,10 +127,22 @@ def _resolve(registry: dict[str, str], verb: str, stage: str) -> Callable[..., i
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from omegaconf import OmegaConf
+
+    from pipeline.config import load_config
+    from pipeline.report import print_report
+
     overrides, rest = split_overrides(args.args)
     if rest:
         raise InputError(f"unexpected arguments {rest}; overrides look like key=value")
-    return _resolve(TRAINERS, "train", args.stage)(overrides)
+    train_fn = _resolve(TRAINERS, "train", args.stage)
+    cfg = load_config(f"train/{args.stage}", overrides)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain["command"] = " ".join(["duihua", "train", args.stage, *overrides])
+    metrics = train_fn(plain)
+    rows = [(k, v) for k, v in metrics.items()]
+    print_report(("metric", "value"), rows, {"stage": args.stage, **metrics})
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

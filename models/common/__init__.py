@@ -1,0 +1,1 @@
+"""Shared training infrastructure: every stage trains through ``run_training`` (HF Trainer), none writes a loop."""

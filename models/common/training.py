@@ -1,0 +1,115 @@
+"""One way to train every stage: Hugging Face ``Trainer`` with duihua's conventions.
+
+* seeds everything (``transformers.set_seed``) before the model is built;
+* evaluates on a schedule, keeps the best checkpoint by the configured metric, stops early on a plateau;
+* resumes from the newest ``checkpoint-*`` in the output folder after a kill (``resume: auto``);
+* appends every log record (loss, lr, eval metrics, step, epoch, wall time) to ``metrics.jsonl``;
+* uses the GPU and bf16/fp16 when present, plain fp32 on CPU;
+* works under ``torchrun --nproc_per_node=N`` (DDP; gloo on CPU) because Trainer does.
+
+Config: ``conf/trainer/default.yaml`` holds TrainingArguments values; stage configs override them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    EarlyStoppingCallback,
+    PreTrainedModel,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+class JsonlMetricsCallback(TrainerCallback):
+    """Append each log record, with wall time since start, to ``<output_dir>/metrics.jsonl`` (rank 0 only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.t0 = time.time()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 - HF callback signature
+        if not state.is_world_process_zero or not logs:
+            return
+        record = {"step": state.global_step, "epoch": state.epoch, "wall_s": round(time.time() - self.t0, 1),
+                  **{k: v for k, v in logs.items() if isinstance(v, int | float | str)}}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+def precision_flags() -> dict[str, bool]:
+    """bf16 where the GPU supports it, else fp16 on GPU, else fp32 (CPU)."""
+    if torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return {"bf16": True, "fp16": False}
+        return {"bf16": False, "fp16": True}
+    return {"bf16": False, "fp16": False}
+
+
+def training_arguments(output_dir: str | Path, trainer_cfg: Mapping[str, Any]) -> TrainingArguments:
+    """TrainingArguments from a plain mapping (the ``trainer`` config group), plus device-aware precision."""
+    kwargs = {k: v for k, v in dict(trainer_cfg).items() if k not in {"resume", "early_stopping_patience"}}
+    kwargs.setdefault("report_to", "none")
+    for key, value in precision_flags().items():
+        kwargs.setdefault(key, value)
+    if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        kwargs.setdefault("ddp_backend", "gloo")  # torchrun on CPU: NCCL needs GPUs
+    return TrainingArguments(output_dir=str(output_dir), **kwargs)
+
+
+def find_resume_checkpoint(output_dir: str | Path, resume: str | bool | None) -> str | None:
+    """``auto``: newest checkpoint in output_dir if any; a path: that checkpoint; false/None: start fresh."""
+    if resume in (None, False, "false", "never"):
+        return None
+    if resume in (True, "auto"):
+        return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
+    if not Path(str(resume)).is_dir():
+        raise FileNotFoundError(f"trainer.resume: checkpoint folder not found: {resume}")
+    return str(resume)
+
+
+def run_training(
+    model: PreTrainedModel,
+    train_dataset: Any,
+    eval_dataset: Any,
+    data_collator: Callable | None,
+    output_dir: str | Path,
+    trainer_cfg: Mapping[str, Any],
+    compute_metrics: Callable | None = None,
+    preprocess_logits_for_metrics: Callable | None = None,
+    trainer_cls: type[Trainer] = Trainer,
+) -> tuple[Trainer, dict[str, float]]:
+    """Train (or resume), then evaluate the best model; returns the trainer and the final eval metrics."""
+    output_dir = Path(output_dir)
+    args = training_arguments(output_dir, trainer_cfg)
+    callbacks: list[TrainerCallback] = [JsonlMetricsCallback(output_dir / "metrics.jsonl")]
+    patience = trainer_cfg.get("early_stopping_patience")
+    if patience and args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(patience)))
+    trainer = trainer_cls(
+        model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        data_collator=data_collator, compute_metrics=compute_metrics, callbacks=callbacks,
+        preprocess_logits_for_metrics=preprocess_logits_for_metrics)
+    resume = find_resume_checkpoint(output_dir, trainer_cfg.get("resume", "auto"))
+    if resume:
+        log.warning("resuming from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+    metrics = trainer.evaluate() if eval_dataset is not None else {}
+    return trainer, {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+
+
+__all__ = ["JsonlMetricsCallback", "find_resume_checkpoint", "run_training", "set_seed", "training_arguments"]

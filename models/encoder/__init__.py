@@ -1,0 +1,1 @@
+"""The shared encoder: config -> BertModel/BertForMaskedLM, the pre-training corpus and MLM pre-training."""

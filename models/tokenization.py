@@ -1,0 +1,82 @@
+"""duihua's character-level Chinese tokenizer, saved as a Hugging Face fast tokenizer.
+
+Why character level: every downstream head (sentence boundaries, B/M/E/S segmentation, slot features, the
+intent gates) labels characters, so one token per non-space character makes labels and offsets trivial.
+Whitespace separates nothing in Chinese and is dropped; every other character becomes one token, [UNK] when
+it is not in the vocabulary (emoji, rare symbols), and its offsets point at exactly that character.
+
+Normalization is ``models.normalization`` (full-width ASCII -> ASCII, U+3000 -> space, Latin lower case),
+compiled into the tokenizer's normalizer so training and inference cannot disagree.
+
+Vocabulary: [PAD] [UNK] [CLS] [SEP] [MASK], the granularity tokens [FINE] [COARSE], [unused0..99] reserved for
+later tasks (prompt tokens, slot markers), then characters seen at least ``min_count`` times, most frequent
+first (ties by code point, so the build is deterministic).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import WordLevel
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from models.normalization import char_map, normalize
+
+CORE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+GRANULARITY_TOKENS = ["[FINE]", "[COARSE]"]
+N_UNUSED = 100
+UNUSED_TOKENS = [f"[unused{i}]" for i in range(N_UNUSED)]
+SPECIAL_TOKENS = CORE_SPECIALS + GRANULARITY_TOKENS + UNUSED_TOKENS
+
+
+def count_chars(texts: Iterable[str]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(ch for ch in normalize(text) if not ch.isspace())
+    return counts
+
+
+def build_vocab(counts: Counter[str], min_count: int = 3) -> list[str]:
+    chars = [c for c, n in counts.items() if n >= min_count and c not in SPECIAL_TOKENS]
+    chars.sort(key=lambda c: (-counts[c], ord(c)))
+    # every printable ASCII character that survives normalization, so Latin text never becomes [UNK]
+    ascii_extra = [chr(c) for c in range(0x21, 0x7F) if not chr(c).isupper() and chr(c) not in chars]
+    return SPECIAL_TOKENS + chars + ascii_extra
+
+
+def build_tokenizer(vocab: list[str], model_max_length: int = 512) -> PreTrainedTokenizerFast:
+    ids = {tok: i for i, tok in enumerate(vocab)}
+    core = Tokenizer(WordLevel(ids, unk_token="[UNK]"))
+    rules = [normalizers.Replace(src, dst) for src, dst in char_map().items() if src.lower() != dst]
+    core.normalizer = normalizers.Sequence([*rules, normalizers.Lowercase()])
+    core.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), behavior="isolated")])
+    core.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    core.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", model_max_length=model_max_length)
+    tok.add_special_tokens({"additional_special_tokens": GRANULARITY_TOKENS + UNUSED_TOKENS})
+    return tok
+
+
+def add_duihua_special_tokens(tokenizer: PreTrainedTokenizerBase) -> int:
+    """Give any (hub) tokenizer duihua's granularity and [unusedN] tokens; returns how many were new.
+
+    The caller resizes the model's embeddings to ``len(tokenizer)`` afterwards.
+    """
+    missing = [t for t in GRANULARITY_TOKENS + UNUSED_TOKENS if t not in tokenizer.get_vocab()]
+    if not missing:
+        return 0
+    return tokenizer.add_special_tokens({"additional_special_tokens": missing},
+                                        replace_additional_special_tokens=False)
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    """Load from a directory or hub name (``AutoTokenizer``); never from a bare vocab file."""
+    return AutoTokenizer.from_pretrained(str(path))
