@@ -73,8 +73,8 @@ def add_duihua_special_tokens(tokenizer: PreTrainedTokenizerBase) -> int:
     missing = [t for t in GRANULARITY_TOKENS + UNUSED_TOKENS if t not in tokenizer.get_vocab()]
     if not missing:
         return 0
-    return tokenizer.add_special_tokens({"additional_special_tokens": missing},
-                                        replace_additional_special_tokens=False)
+    # add_tokens(special_tokens=True) appends without replacing the checkpoint's own additional specials
+    return tokenizer.add_tokens(missing, special_tokens=True)
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:

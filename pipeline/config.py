@@ -56,7 +56,10 @@ def load_config(config_name: str = "pipeline", overrides: Sequence[str] = ()) ->
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
             cfg = compose(config_name=config_name, overrides=list(overrides))
         OmegaConf.resolve(cfg)
+        missing = sorted(OmegaConf.missing_keys(cfg))
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
         raise ConfigError(f"bad config or override ({' '.join(overrides) or 'no overrides'}): "
                           f"{_first_line(exc)}{_options_hint(exc)}") from exc
+    if missing:
+        raise ConfigError(f"required config value missing: {', '.join(missing)} (set it, e.g. {missing[0]}=...)")
     return cfg

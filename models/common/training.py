@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +92,12 @@ def run_training(
     compute_metrics: Callable | None = None,
     preprocess_logits_for_metrics: Callable | None = None,
     trainer_cls: type[Trainer] = Trainer,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> tuple[Trainer, dict[str, float]]:
     """Train (or resume), then evaluate the best model; returns the trainer and the final eval metrics."""
     output_dir = Path(output_dir)
     args = training_arguments(output_dir, trainer_cfg)
-    callbacks: list[TrainerCallback] = [JsonlMetricsCallback(output_dir / "metrics.jsonl")]
+    callbacks = [JsonlMetricsCallback(output_dir / "metrics.jsonl"), *callbacks]
     patience = trainer_cfg.get("early_stopping_patience")
     if patience and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(patience)))

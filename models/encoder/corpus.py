@@ -8,6 +8,8 @@ Sources (``data.sources`` in ``conf/train/pretrain.yaml``):
   it is the dev set of the downstream check, and pre-training on it would leak.
 * ``crosswoz`` — CrossWOZ validation turns, jieba words
 * ``chat`` — LCCC pairs and multi-turn dialogues, chatterbot, TV subtitles, jieba words
+* ``data.files`` — your own UTF-8 text files, one sentence per line: spaces mark gold word boundaries
+  (PKU style); lines without spaces are segmented by jieba
 
 Official test sets are not in ``../shared/data`` at all. Long lines are cut into ``max_chars`` pieces at word
 boundaries rather than truncated, so no text is dropped silently.
@@ -89,7 +91,20 @@ def _pieces(words: list[str], max_chars: int) -> Iterator[list[str]]:
         yield piece
 
 
-def iter_corpus(data: str | Path, sources: Sequence[str] = SOURCES, max_chars: int = 126) -> Iterator[Example]:
+def _user_file(path: Path, tok: jieba.Tokenizer) -> Iterator[list[str]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"data.files: not found: {path}")
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if " " in line:
+                yield line.split()
+            elif line:
+                yield from _jieba_words(iter([line]), tok)
+
+
+def iter_corpus(data: str | Path, sources: Sequence[str] = SOURCES, max_chars: int = 126,
+                files: Sequence[str | Path] = ()) -> Iterator[Example]:
     data = Path(data)
     unknown = sorted(set(sources) - set(SOURCES))
     if unknown:
@@ -107,3 +122,7 @@ def iter_corpus(data: str | Path, sources: Sequence[str] = SOURCES, max_chars: i
         for words in readers[source]():
             for piece in _pieces(words, max_chars):
                 yield source, piece
+    for file in files:
+        for words in _user_file(Path(file), tok):
+            for piece in _pieces(words, max_chars):
+                yield f"file:{Path(file).name}", piece

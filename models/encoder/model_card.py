@@ -9,7 +9,7 @@ from typing import Any
 
 def _curve_table(curve: list[dict], rows: int = 12) -> str:
     train = [c for c in curve if "loss" in c]
-    evals = [c for c in curve if "eval_loss" in c]
+    evals = list({c["step"]: c for c in curve if "eval_loss" in c}.values())  # the final evaluate() repeats a step
     step = max(1, len(train) // rows)
     lines = ["| step | train loss |", "|---|---|"]
     lines += [f"| {c['step']} | {c['loss']:.3f} |" for c in train[::step]]

@@ -177,7 +177,8 @@ def heldout(text: str, percent: float) -> bool:
 
 def prepare_data(cfg: Mapping[str, Any], tokenizer_dir: Path) -> tuple[Any, WordMaskedDataset, WordMaskedDataset, dict]:
     data_cfg = cfg["data"]
-    examples = [words for _, words in iter_corpus(data_cfg["dir"], data_cfg["sources"], data_cfg["max_chars"])]
+    examples = [words for _, words in iter_corpus(data_cfg["dir"], data_cfg["sources"], data_cfg["max_chars"],
+                                                  data_cfg.get("files") or ())]
     limit = data_cfg.get("max_examples")
     if limit:
         rng = random.Random(cfg["seed"])
@@ -197,7 +198,7 @@ def prepare_data(cfg: Mapping[str, Any], tokenizer_dir: Path) -> tuple[Any, Word
     return tokenizer, train, dev, stats
 
 
-def train(cfg: Mapping[str, Any]) -> dict[str, float]:
+def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, float]:
     """Run pre-training as configured; returns held-out metrics and throughput."""
     t0 = time.time()
     set_seed(cfg["seed"])
@@ -210,7 +211,8 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
     collator = WholeWordMaskCollator(tokenizer, mlm["probability"], cfg["seed"], mlm["whole_word"])
     dev_masked = PreMaskedDataset(dev_ds, collator, seed=cfg["seed"] + 1)
     trainer, metrics = run_training(model, train_ds, dev_masked, collator, work_dir, cfg["trainer"],
-                                    compute_metrics=mlm_accuracy, preprocess_logits_for_metrics=mlm_argmax)
+                                    compute_metrics=mlm_accuracy, preprocess_logits_for_metrics=mlm_argmax,
+                                    callbacks=callbacks)
     state = trainer.state
     wall = time.time() - t0
     train_runtime = next((r["train_runtime"] for r in reversed(state.log_history) if "train_runtime" in r), wall)
