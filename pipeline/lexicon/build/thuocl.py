@@ -52,26 +52,27 @@ def build_health(ctx: BuildContext) -> DomainSpec:
     )
 
 
+def _thuocl_domain(ctx: BuildContext, domain: str, source: str, description: str, slot_description: str
+                   ) -> DomainSpec:
+    """A domain made of one filtered THUOCL list, whose slot type is named like the domain."""
+    return DomainSpec(
+        domain,
+        description,
+        f"entities/thuocl/THUOCL_{source}.txt",
+        LICENSE_THUOCL,
+        [slot_spec(thuocl_slot(ctx, domain, domain, source), 40, slot_description)],
+    )
+
+
 def build_car(ctx: BuildContext) -> DomainSpec:
     """car: THUOCL_car (brands, models, parts), filtered."""
-    return DomainSpec(
-        "car",
-        "Car brands, models and car-related terms.",
-        "entities/thuocl/THUOCL_car.txt",
-        LICENSE_THUOCL,
-        [slot_spec(thuocl_slot(ctx, "car", "car", "car"), 40, "car brands, models and terms (THUOCL)")],
-    )
+    return _thuocl_domain(ctx, "car", "car", "Car brands, models and car-related terms.",
+                          "car brands, models and terms (THUOCL)")
 
 
 def build_animal(ctx: BuildContext) -> DomainSpec:
     """animal: THUOCL_animal, filtered."""
-    return DomainSpec(
-        "animal",
-        "Animal names.",
-        "entities/thuocl/THUOCL_animal.txt",
-        LICENSE_THUOCL,
-        [slot_spec(thuocl_slot(ctx, "animal", "animal", "animal"), 40, "animal names (THUOCL)")],
-    )
+    return _thuocl_domain(ctx, "animal", "animal", "Animal names.", "animal names (THUOCL)")
 
 
 def build_person(ctx: BuildContext) -> DomainSpec:
