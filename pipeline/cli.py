@@ -156,8 +156,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    raise InputError("`duihua serve` is not available yet: the HTTP server lands with the serving issue; "
-                     "use `duihua run` or the Python API meanwhile")
+    import uvicorn
+    from omegaconf import OmegaConf
+    from pydantic import BaseModel, Field, ValidationError
+
+    from pipeline.composer import build_stages
+    from pipeline.config import load_config
+    from pipeline.errors import ConfigError
+    from pipeline.http import create_app
+    from pipeline.runtime import Pipeline, _runtime_config
+
+    class ServerConfig(BaseModel):
+        host: str = "127.0.0.1"
+        port: int = Field(8000, ge=1, le=65535)
+
+    overrides, rest = split_overrides(args.args)
+    if rest:
+        raise InputError(f"unexpected arguments {rest}; overrides look like key=value")
+    cfg = load_config("pipeline", overrides)
+    try:
+        server = ServerConfig.model_validate(OmegaConf.to_container(cfg.server))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"server.{err['loc'][0]}: {err['msg']} (got {err['input']!r})") from exc
+    pipe = Pipeline(build_stages(cfg), _runtime_config(cfg), cfg)  # loaded before binding: ready once listening
+    uvicorn.run(create_app(pipe), host=server.host, port=server.port, log_level="info")
+    return 0
 
 
 # -- lexicon -----------------------------------------------------------------------------------------------
@@ -237,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("args", nargs="*", help="Hydra overrides")
     ev.set_defaults(func=cmd_eval)
 
-    serve = sub.add_parser("serve", help="HTTP server (not available yet)")
+    serve = sub.add_parser("serve", help="HTTP API (server.host, server.port; docs at /docs)")
     serve.add_argument("args", nargs="*")
     serve.set_defaults(func=cmd_serve)
 

@@ -72,7 +72,7 @@ def test_bad_input_files_fail_before_processing(capsys, mini_lexicons, tmp_path,
     (["train", "intent"], "`duihua train intent` is not available yet"),
     (["train", "bogus"], "unknown stage 'bogus'"),
     (["eval", "segmenter", "--data", "x.txt"], "`duihua eval segmenter` is not available yet"),
-    (["serve"], "not available yet"),
+    (["serve", "server.port=notaport"], "server.port"),
     (["lexicon", "lookup", "lexicons=[]"], "usage: duihua lexicon lookup WORD"),
 ])
 def test_user_mistakes_exit_2_with_one_line(capsys, argv, message):
