@@ -20,8 +20,10 @@ OVERRIDE_RE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.\-/@]*=")
 # Stages that can be trained / evaluated, filled in as their issues land: name -> "module:function".
 # A trainer takes the composed conf/train/<stage>.yaml as a plain dict and returns its final metrics.
 TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train"}
-EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate"}
+EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
+                              "segmenter": "pipeline.evaluate.segment:evaluate"}
 KNOWN_STAGES = ("pretrain", "splitter", "segmenter", "slots", "intent", "reply")
+STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
 log = logging.getLogger("duihua")
 
 
@@ -114,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # -- train / eval ------------------------------------------------------------------------------------------
 def _resolve(registry: dict[str, str], verb: str, stage: str) -> Callable[..., int]:
+    stage = STAGE_ALIASES.get(stage, stage)
     if stage not in registry:
         if stage not in KNOWN_STAGES:
             raise InputError(f"unknown stage {stage!r}; stages: {', '.join(KNOWN_STAGES)}")
@@ -152,6 +155,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     fn = _resolve(EVALUATORS, "eval", args.stage)
     if not Path(args.data).is_file():
         raise InputError(f"data file not found: {args.data}")
+    if STAGE_ALIASES.get(args.stage, args.stage) == "segmenter":
+        return fn(Path(args.data), overrides, granularity=args.granularity, vocab_file=args.vocab)
     return fn(Path(args.data), overrides)
 
 
@@ -258,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate a stage on a data file; ends with one JSON line")
     ev.add_argument("stage")
     ev.add_argument("--data", required=True)
+    ev.add_argument("--granularity", choices=["fine", "coarse"], default="fine", help="segment: which view")
+    ev.add_argument("--vocab", help="segment: training word list for OOV recall (default: official list)")
     ev.add_argument("args", nargs="*", help="Hydra overrides")
     ev.set_defaults(func=cmd_eval)
 

@@ -1,0 +1,92 @@
+"""``duihua eval segment --data FILE --granularity fine|coarse``: SIGHAN-bakeoff word segmentation scores.
+
+FILE is SIGHAN gold format: one sentence per line, words separated by whitespace; the segmenter sees the
+sentence with all whitespace removed. Scores follow the bakeoff scorer: word spans (character offsets) of the
+prediction vs the gold, precision / recall / F1, and OOV recall, the recall of gold words absent from the
+training vocabulary (``--vocab``; by default the official PKU word list for ``fine`` and the MSR list for
+``coarse`` from ``../shared/data/cws/vocab``). Speed is characters per second of the segmenter stage alone.
+P, R, F1 and OOV recall are reported in percent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipeline.errors import InputError
+from pipeline.report import print_report
+from pipeline.runtime import Pipeline
+from pipeline.schema import Query
+
+DEFAULT_VOCAB = {"fine": "cws/vocab/pku_training_words.utf8", "coarse": "cws/vocab/msr_training_words.utf8"}
+
+
+def read_gold(path: Path) -> list[list[str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start})") from exc
+    gold = [line.split() for line in lines if line.strip()]
+    if not gold:
+        raise InputError(f"{path}: no sentences (expected one sentence per line, words separated by spaces)")
+    return gold
+
+
+def spans(words: Sequence[str]) -> set[tuple[int, int]]:
+    out, pos = set(), 0
+    for w in words:
+        out.add((pos, pos + len(w)))
+        pos += len(w)
+    return out
+
+
+def score(gold: list[list[str]], pred: list[list[str]], vocab: set[str] | None) -> dict[str, float | None]:
+    n_gold = n_pred = n_correct = n_oov = n_oov_hit = 0
+    for g_words, p_words in zip(gold, pred, strict=True):
+        g, p = spans(g_words), spans(p_words)
+        n_gold, n_pred, n_correct = n_gold + len(g), n_pred + len(p), n_correct + len(g & p)
+        if vocab is not None:
+            pos = 0
+            for w in g_words:
+                if w not in vocab:
+                    n_oov += 1
+                    n_oov_hit += (pos, pos + len(w)) in p
+                pos += len(w)
+    precision = n_correct / n_pred if n_pred else 0.0
+    recall = n_correct / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(100 * precision, 2), "recall": round(100 * recall, 2), "f1": round(100 * f1, 2),
+            "oov_recall": round(100 * n_oov_hit / n_oov, 2) if n_oov else None,
+            "gold_words": n_gold, "oov_words": n_oov}
+
+
+def evaluate(data: Path, overrides: Sequence[str], granularity: str = "fine", vocab_file: str | None = None) -> int:
+    gold = read_gold(data)
+    pipe = Pipeline.from_config(overrides=["splitter=whole", "slots=none", "intent=none", "reply=none",
+                                           f"runtime.max_chars={max(2000, max(sum(map(len, g)) for g in gold))}",
+                                           *overrides])
+    if "segmenter" not in pipe.stage_names:
+        raise InputError("segmenter=none: nothing to evaluate")
+    vocab_path = Path(vocab_file) if vocab_file else Path(pipe.cfg.paths.data) / DEFAULT_VOCAB[granularity]
+    vocab = set(vocab_path.read_text(encoding="utf-8").split()) if vocab_path.is_file() else None
+    segmenter = pipe.stage("segmenter")
+    queries = [Query(text="".join(words), granularities=[granularity]) for words in gold]
+    docs = [pipe.stage("splitter").process([pipe._to_doc(q, i)])[0] for i, q in enumerate(queries)]
+    pred: list[list[str]] = []
+    elapsed = 0.0
+    batch = pipe.runtime.batch_size
+    for i in tqdm(range(0, len(docs), batch), desc=f"eval segment ({granularity})", unit="batch", disable=None):
+        t0 = time.perf_counter()
+        out = segmenter.process(docs[i : i + batch])
+        elapsed += time.perf_counter() - t0
+        pred += [[t.text for s in d.sentences for t in s.tokens[granularity]] for d in out]
+    chars = sum(len(q.text) for q in queries)
+    metrics = {**score(gold, pred, vocab), "chars_per_s": round(chars / elapsed) if elapsed else None}
+    rows = [(k, v) for k, v in metrics.items()]
+    print_report(("metric", "value"), rows, {
+        "stage": "segment", "granularity": granularity, "sentences": len(gold),
+        "vocab": str(vocab_path) if vocab else None, **metrics})
+    return 0
