@@ -78,9 +78,8 @@ def read_queries(path: Path, max_chars: int) -> list:
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipeline.composer import build_stages
     from pipeline.config import load_config
-    from pipeline.runtime import Pipeline, _runtime_config
+    from pipeline.runtime import Pipeline, runtime_config
 
     overrides, rest = split_overrides(args.args)
     texts = ([args.text] if args.text is not None else []) + rest
@@ -89,12 +88,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.input and len(texts) != 1:
         raise InputError(f"expected one text argument (quote it), got {len(texts)}: {texts}")
     cfg = load_config("pipeline", overrides)
-    runtime = _runtime_config(cfg)
+    runtime = runtime_config(cfg)
     queries = read_queries(Path(args.input), runtime.max_chars) if args.input else None
     if queries is None and len(texts[0]) > runtime.max_chars:
         raise InputError(f"text has {len(texts[0])} characters, over the limit runtime.max_chars="
                          f"{runtime.max_chars}; split it or raise the limit")
-    pipe = Pipeline(build_stages(cfg), runtime, cfg)
+    pipe = Pipeline.from_cfg(cfg)
     if queries is None:
         result = pipe(texts[0])
         print(result.model_dump_json(indent=None if args.compact else 2))
@@ -165,11 +164,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
     from pydantic import BaseModel, Field, ValidationError
 
-    from pipeline.composer import build_stages
     from pipeline.config import load_config
     from pipeline.errors import ConfigError
     from pipeline.http import create_app
-    from pipeline.runtime import Pipeline, _runtime_config
+    from pipeline.runtime import Pipeline
 
     class ServerConfig(BaseModel):
         host: str = "127.0.0.1"
@@ -184,7 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"server.{err['loc'][0]}: {err['msg']} (got {err['input']!r})") from exc
-    pipe = Pipeline(build_stages(cfg), _runtime_config(cfg), cfg)  # loaded before binding: ready once listening
+    pipe = Pipeline.from_cfg(cfg)  # loaded before binding: /readyz is true once we listen
     uvicorn.run(create_app(pipe), host=server.host, port=server.port, log_level="info")
     return 0
 

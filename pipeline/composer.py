@@ -11,8 +11,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.config import _first_line
-from pipeline.errors import ConfigError, DuihuaError
+from pipeline.errors import ConfigError, DuihuaError, first_message
 from pipeline.protocol import Stage
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,7 @@ def build_stage(name: str, node: DictConfig) -> Stage:
         cause = exc.__cause__
         if isinstance(cause, DuihuaError):
             raise type(cause)(f"{name}: {cause}") from cause
-        raise ConfigError(f"{name}: cannot build {target}: {_first_line(exc)}") from exc
+        raise ConfigError(f"{name}: cannot build {target}: {first_message(exc)}") from exc
     if not isinstance(stage, Stage):
         raise ConfigError(f"{name}: {target} is not a stage (needs reads, writes and process(docs))")
     log.info("built stage %s <%s>", name, target)

@@ -15,24 +15,13 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, first_message
 
 ROOT = Path(os.environ.get("DUIHUA_ROOT", Path(__file__).resolve().parents[1]))
 CONF_DIR = ROOT / "conf"
 
 if not OmegaConf.has_resolver("duihua_root"):
     OmegaConf.register_new_resolver("duihua_root", lambda: str(ROOT))
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first non-empty message along the exception chain (Hydra wraps the useful one)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        text = str(seen).strip()
-        if text:
-            return text.splitlines()[0]
-        seen = seen.__cause__ or seen.__context__
-    return exc.__class__.__name__
 
 
 def _options_hint(exc: BaseException) -> str:
@@ -59,7 +48,7 @@ def load_config(config_name: str = "pipeline", overrides: Sequence[str] = ()) ->
         missing = sorted(OmegaConf.missing_keys(cfg))
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
         raise ConfigError(f"bad config or override ({' '.join(overrides) or 'no overrides'}): "
-                          f"{_first_line(exc)}{_options_hint(exc)}") from exc
+                          f"{first_message(exc)}{_options_hint(exc)}") from exc
     if missing:
         raise ConfigError(f"required config value missing: {', '.join(missing)} (set it, e.g. {missing[0]}=...)")
     return cfg

@@ -7,6 +7,17 @@ The CLI prints its message as one line and exits with code 2; everything else is
 from __future__ import annotations
 
 
+def first_message(exc: BaseException) -> str:
+    """The first non-empty message along the exception chain (Hydra wraps the useful one)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen).strip()
+        if text:
+            return text.splitlines()[0]
+        seen = seen.__cause__ or seen.__context__
+    return exc.__class__.__name__
+
+
 class DuihuaError(Exception):
     """An error caused by user input or configuration; its message names the offending file/key/value."""
 

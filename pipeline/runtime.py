@@ -33,7 +33,7 @@ class RuntimeConfig(BaseModel):
     seed: int = 0
 
 
-def _runtime_config(cfg: DictConfig) -> RuntimeConfig:
+def runtime_config(cfg: DictConfig) -> RuntimeConfig:
     raw = OmegaConf.to_container(cfg.get("runtime") or {}, resolve=True)
     try:
         return RuntimeConfig.model_validate(raw)
@@ -56,9 +56,12 @@ class Pipeline:
     @classmethod
     def from_config(cls, overrides: Sequence[str] = (), config_name: str = "pipeline") -> Pipeline:
         """Compose ``conf/<config_name>.yaml`` with Hydra overrides, e.g. ``["lexicons=[music]", "reply=none"]``."""
-        cfg = load_config(config_name, overrides)
-        runtime = _runtime_config(cfg)
-        return cls(build_stages(cfg), runtime, cfg)
+        return cls.from_cfg(load_config(config_name, overrides))
+
+    @classmethod
+    def from_cfg(cls, cfg: DictConfig) -> Pipeline:
+        """Build from an already composed config (the CLI validates inputs between composing and building)."""
+        return cls(build_stages(cfg), runtime_config(cfg), cfg)
 
     @property
     def stage_names(self) -> list[str]:
