@@ -19,10 +19,38 @@ def _curve_table(curve: list[dict], rows: int = 12) -> str:
     return "\n".join(lines)
 
 
+def plot_loss_curve(curve: list[dict], path: Path) -> bool:
+    """Write a PNG of train/held-out loss if matplotlib is installed (``pip install -e '.[plots]'``)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    train = [(c["step"], c["loss"]) for c in curve if "loss" in c]
+    evals = sorted({c["step"]: c["eval_loss"] for c in curve if "eval_loss" in c}.items())
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss", linewidth=1)
+    if evals:
+        ax.plot(*zip(*evals, strict=True), "o-", label="held-out loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("MLM loss (nats)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
 def write_model_card(folder: Path, cfg: Mapping[str, Any], result: Mapping[str, Any], curve: list[dict]) -> None:
     arch = cfg["encoder"]["architecture"]
     size_mb = sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 1e6
     trainer = cfg["trainer"]
+    has_png = plot_loss_curve(curve, folder / "loss_curve.png")
+    picture = "![loss curve](loss_curve.png)\n\n" if has_png else ""
     text = f"""# duihua encoder-{cfg['encoder']['name']}
 
 A small Chinese BERT pre-trained by duihua with whole-word-masked language modelling, on CPU, from the
@@ -57,7 +85,7 @@ test sets are not available here at all.
 
 ## Loss curve
 
-Full history: `loss_curve.json`; all logged records: the run's `metrics.jsonl`.
+{picture}Full history: `loss_curve.json`; all logged records: the run's `metrics.jsonl`.
 
 {_curve_table(curve)}
 """
