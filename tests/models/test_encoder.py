@@ -47,3 +47,19 @@ def test_bitfit_and_freeze_layers_select_the_trainable_parameters():
     assert any(".layer.0." in n for n in frozen) and not any(".layer.1." in n for n in frozen)
     with pytest.raises(ValueError, match="freeze_layers=5"):
         apply_finetune(model, encoder, "full", freeze_layers=5)
+
+
+def test_shipped_encoder_loads_with_its_tokenizer_and_card():
+    from pipeline.config import ROOT
+
+    folder = ROOT / "checkpoints" / "encoder-tiny"
+    model, tok = load_encoder(folder)
+    assert model.config.num_hidden_layers == 4 and model.config.hidden_size == 256
+    assert len(tok) == model.get_input_embeddings().num_embeddings
+    enc = tok("[FINE]我想听周杰伦的稻香", return_tensors="pt")
+    assert tok.convert_ids_to_tokens(enc["input_ids"][0])[:3] == ["[CLS]", "[FINE]", "我"]
+    assert model(**enc).last_hidden_state.shape == (1, 12, 256)
+    size_mb = (folder / "model.safetensors").stat().st_size / 1e6
+    assert size_mb <= 20  # the budget for the shipped encoder
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "duihua train pretrain" in card and "held-out MLM accuracy" in card
