@@ -42,6 +42,7 @@ def read_queries(path: Path, max_chars: int) -> list:
     """
     from pydantic import ValidationError
 
+    from pipeline.runtime import check_length
     from pipeline.schema import Query
 
     if not path.is_file():
@@ -68,9 +69,7 @@ def read_queries(path: Path, max_chars: int) -> list:
                 err = exc.errors()[0]
                 raise InputError(f"{path}:{lineno}: {'.'.join(map(str, err['loc'])) or 'record'}: {err['msg']}") \
                     from exc
-        if len(query.text) > max_chars:
-            raise InputError(f"{path}:{lineno}: {len(query.text)} characters is over the limit "
-                             f"runtime.max_chars={max_chars}; split the text or raise the limit")
+        check_length(query.text, max_chars, f"{path}:{lineno}")
         queries.append(query)
     return queries
 
@@ -79,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pipeline.config import load_config
-    from pipeline.runtime import Pipeline, runtime_config
+    from pipeline.runtime import Pipeline, check_length, runtime_config
 
     overrides, rest = split_overrides(args.args)
     texts = ([args.text] if args.text is not None else []) + rest
@@ -90,9 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config("pipeline", overrides)
     runtime = runtime_config(cfg)
     queries = read_queries(Path(args.input), runtime.max_chars) if args.input else None
-    if queries is None and len(texts[0]) > runtime.max_chars:
-        raise InputError(f"text has {len(texts[0])} characters, over the limit runtime.max_chars="
-                         f"{runtime.max_chars}; split it or raise the limit")
+    if queries is None:
+        check_length(texts[0], runtime.max_chars, "text")  # before loading any stage
     pipe = Pipeline.from_cfg(cfg)
     if queries is None:
         result = pipe(texts[0])

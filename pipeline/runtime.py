@@ -33,6 +33,13 @@ class RuntimeConfig(BaseModel):
     seed: int = 0
 
 
+def check_length(text: str, limit: int, where: str) -> None:
+    """Refuse text over ``runtime.max_chars`` with one message naming the input and the limit."""
+    if len(text) > limit:
+        raise InputError(f"{where}: {len(text)} characters is over the limit runtime.max_chars={limit}; "
+                         "split the text or raise the limit (runtime.max_chars=N)")
+
+
 def runtime_config(cfg: DictConfig) -> RuntimeConfig:
     raw = OmegaConf.to_container(cfg.get("runtime") or {}, resolve=True)
     try:
@@ -79,10 +86,7 @@ class Pipeline:
             if not isinstance(item, str):
                 raise InputError(f"input {index}: expected text (str) or Query, got {type(item).__name__}")
             query = Query(text=item)
-        if len(query.text) > self.runtime.max_chars:
-            raise InputError(
-                f"input {index}: {len(query.text)} characters is over the limit runtime.max_chars="
-                f"{self.runtime.max_chars}; split the text or raise the limit (runtime.max_chars=N)")
+        check_length(query.text, self.runtime.max_chars, f"input {index}")
         return PipelineResult(query=query)
 
     def batch(self, items: Sequence[str | Query]) -> list[PipelineResult]:
