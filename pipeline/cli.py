@@ -21,7 +21,8 @@ OVERRIDE_RE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.\-/@]*=")
 # A trainer takes the composed conf/train/<stage>.yaml as a plain dict and returns its final metrics.
 TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train"}
 EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
-                              "segmenter": "pipeline.evaluate.segment:evaluate"}
+                              "segmenter": "pipeline.evaluate.segment:evaluate",
+                              "splitter": "pipeline.evaluate.split:evaluate"}
 KNOWN_STAGES = ("pretrain", "splitter", "segmenter", "slots", "intent", "reply")
 STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
 log = logging.getLogger("duihua")

@@ -1,0 +1,82 @@
+"""``duihua eval split --data FILE``: sentence-boundary scores on unpunctuated text.
+
+FILE is JSONL, one record per line: ``{"sentences": ["…", "…"]}``. Each sentence loses all punctuation
+(Unicode category P*) and whitespace; empty ones are dropped; the rest are concatenated into the input. A
+boundary is the offset after a sentence's last character (the final end is not a boundary). Scores: boundary
+precision, recall and F1 over the file, and ``exact``, the fraction of records whose predicted boundaries are
+all right and complete. All are fractions in [0, 1]; 0/0 counts as 0 (a splitter that never splits has
+precision 0, not 1).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.errors import InputError
+from pipeline.report import print_report
+from pipeline.runtime import Pipeline
+from pipeline.schema import PipelineResult, Query
+
+
+def strip_punct(text: str) -> str:
+    return "".join(ch for ch in text if not ch.isspace() and not unicodedata.category(ch).startswith("P"))
+
+
+def read_records(path: Path) -> list[list[str]]:
+    records = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+        sents = rec.get("sentences") if isinstance(rec, dict) else None
+        if not isinstance(sents, list) or not all(isinstance(s, str) for s in sents):
+            raise InputError(f'{path}:{lineno}: expected {{"sentences": ["...", ...]}}')
+        cleaned = [c for c in map(strip_punct, sents) if c]
+        if cleaned:
+            records.append(cleaned)
+    if not records:
+        raise InputError(f"{path}: no records with text")
+    return records
+
+
+def gold_boundaries(sentences: Sequence[str]) -> set[int]:
+    out, pos = set(), 0
+    for s in sentences[:-1]:
+        pos += len(s)
+        out.add(pos)
+    return out
+
+
+def score(gold: list[set[int]], pred: list[set[int]]) -> dict[str, float]:
+    tp = sum(len(g & p) for g, p in zip(gold, pred, strict=True))
+    n_pred, n_gold = sum(map(len, pred)), sum(map(len, gold))
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    exact = sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold)
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "exact": round(exact, 4), "gold_boundaries": n_gold, "predicted_boundaries": n_pred}
+
+
+def evaluate(data: Path, overrides: Sequence[str]) -> int:
+    records = read_records(data)
+    pipe = Pipeline.from_config(overrides=["segmenter=none", "slots=none", "intent=none", "reply=none",
+                                           *overrides])
+    splitter = pipe.stage("splitter")
+    texts = ["".join(r) for r in records]
+    t0 = time.perf_counter()
+    docs = splitter.process([PipelineResult(query=Query(text=t)) for t in texts])
+    elapsed = time.perf_counter() - t0
+    pred = [{s.end for s in d.sentences if s.end < len(t)} for d, t in zip(docs, texts, strict=True)]
+    metrics = score([gold_boundaries(r) for r in records], pred)
+    metrics["chars_per_s"] = round(sum(map(len, texts)) / elapsed) if elapsed else None
+    print_report(("metric", "value"), list(metrics.items()),
+                 {"stage": "split", "records": len(records), **metrics})
+    return 0
