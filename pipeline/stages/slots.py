@@ -43,6 +43,16 @@ class GazetteerSlotTagger:
     def gazetteer(self) -> Gazetteer:
         return self._gazetteer
 
+    @property
+    def slot_tags(self) -> list[str]:
+        """The id space of ``char_slots``: ``B-``/``I-`` tags of every loaded slot type, sorted.
+
+        ``char_slots`` carries tag names, which stay meaningful when lexicons are swapped; a model maps them to
+        ids with this list (``slot_tags.index(tag)``) and must treat tags it has not seen as unknown.
+        """
+        types = sorted({src.slot for src in self._gazetteer.sources})
+        return [f"{bi}-{t}" for t in types for bi in ("B", "I")]
+
     def _selected_dirs(self) -> list[tuple[str, str]]:
         dirs = list(self.domain_dirs.items())
         for extra in self.extra_dirs:

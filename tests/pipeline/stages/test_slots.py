@@ -80,3 +80,10 @@ def test_query_can_restrict_lexicons(tagger):
 def test_emoji_control_and_mixed_scripts_do_not_crash(tagger):
     s = tag(tagger, "\x00😀周杰伦\u200bＡ北京\t")
     assert [m.surface for m in s.slots] == ["周杰伦", "北京"]
+
+
+def test_slot_tags_give_char_features_an_id_space(tagger):
+    assert tagger.slot_tags == ["B-city", "I-city", "B-railway_station", "I-railway_station",
+                                "B-singer", "I-singer", "B-song", "I-song"]
+    s = tag(tagger, "北京")
+    assert [[tagger.slot_tags.index(t) for t in tags] for tags in s.char_slots] == [[0, 2], [1, 3]]
