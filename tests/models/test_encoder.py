@@ -63,3 +63,23 @@ def test_shipped_encoder_loads_with_its_tokenizer_and_card():
     assert size_mb <= 20  # the budget for the shipped encoder
     card = (folder / "README.md").read_text(encoding="utf-8")
     assert "duihua train pretrain" in card and "held-out MLM accuracy" in card
+
+
+@pytest.mark.parametrize("overrides, trainable_prefix", [
+    ([], "encoder.embeddings"),
+    (["finetune.method=bitfit"], "head."),
+    (["finetune.freeze_layers=1"], "encoder.encoder.layer.1"),
+])
+def test_finetune_config_group_drives_apply_finetune(overrides, trainable_prefix):
+    from hydra import compose, initialize_config_dir
+
+    from pipeline.config import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR / "finetune"), version_base=None):
+        cfg = compose(config_name="default", overrides=overrides)
+    encoder = BertModel(bert_config({"num_hidden_layers": 2, "hidden_size": 16, "num_attention_heads": 2,
+                                     "intermediate_size": 32}, vocab_size=30, pad_token_id=0))
+    model = torch.nn.ModuleDict({"encoder": encoder, "head": torch.nn.Linear(16, 3)})
+    counts = apply_finetune(model, encoder, cfg.method, cfg.freeze_layers)
+    assert any(n.startswith(trainable_prefix) for n, p in model.named_parameters() if p.requires_grad)
+    assert 0 < counts["trainable"] <= counts["total"]
