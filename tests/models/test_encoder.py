@@ -71,12 +71,7 @@ def test_shipped_encoder_loads_with_its_tokenizer_and_card():
     (["finetune.freeze_layers=1"], "encoder.encoder.layer.1"),
 ])
 def test_finetune_config_group_drives_apply_finetune(overrides, trainable_prefix):
-    from hydra import compose, initialize_config_dir
-
-    from pipeline.config import CONF_DIR
-
-    with initialize_config_dir(config_dir=str(CONF_DIR / "finetune"), version_base=None):
-        cfg = compose(config_name="default", overrides=overrides)
+    cfg = load_config("pipeline", ["+finetune=default", *overrides]).finetune  # as a stage config includes it
     encoder = BertModel(bert_config({"num_hidden_layers": 2, "hidden_size": 16, "num_attention_heads": 2,
                                      "intermediate_size": 32}, vocab_size=30, pad_token_id=0))
     model = torch.nn.ModuleDict({"encoder": encoder, "head": torch.nn.Linear(16, 3)})
