@@ -30,5 +30,9 @@ class InputError(DuihuaError):
     """An input text or input file cannot be processed as given."""
 
 
+class InputTooLongError(InputError):
+    """Text over ``runtime.max_chars``; its own type so callers (HTTP: 413) need not parse the message."""
+
+
 class ConfigError(DuihuaError):
     """A config key, override or stage definition is invalid."""

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from pipeline.errors import DuihuaError, InputError
+from pipeline.errors import DuihuaError, InputTooLongError
 from pipeline.runtime import Pipeline
 from pipeline.schema import PipelineResult, Query
 
@@ -41,8 +41,7 @@ def create_app(pipe: Pipeline) -> FastAPI:
 
     @app.exception_handler(DuihuaError)
     async def user_error(_: Request, exc: DuihuaError) -> JSONResponse:
-        too_long = isinstance(exc, InputError) and "max_chars" in str(exc)
-        return JSONResponse({"error": str(exc)}, status_code=413 if too_long else 400)
+        return JSONResponse({"error": str(exc)}, status_code=413 if isinstance(exc, InputTooLongError) else 400)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

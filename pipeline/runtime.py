@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.composer import build_stages
 from pipeline.config import load_config
-from pipeline.errors import ConfigError, InputError
+from pipeline.errors import ConfigError, InputError, InputTooLongError
 from pipeline.protocol import ReloadableStage, Stage
 from pipeline.schema import PipelineResult, Query
 
@@ -35,7 +35,7 @@ class RuntimeConfig(BaseModel):
 def check_length(text: str, limit: int, where: str) -> None:
     """Refuse text over ``runtime.max_chars`` with one message naming the input and the limit."""
     if len(text) > limit:
-        raise InputError(f"{where}: {len(text)} characters is over the limit runtime.max_chars={limit}; "
+        raise InputTooLongError(f"{where}: {len(text)} characters is over the limit runtime.max_chars={limit}; "
                          "split the text or raise the limit (runtime.max_chars=N)")
 
 
