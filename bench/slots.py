@@ -63,7 +63,8 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_config("pipeline", args.overrides)
-    dirs = list(cfg.lexicons.domains.items()) + [(Path(d).name, d) for d in cfg.lexicons.extra_dirs]
+    tagger = build_stage("slots", cfg.slots)
+    dirs = tagger.selected_dirs()  # exactly what the stage loads (extra folders named by their manifests)
     lines = load_text(Path(cfg.paths.data), args.chars)
     n_chars = sum(map(len, lines))
     n_bytes = sum(len(s.encode("utf-8")) for s in lines)
@@ -77,7 +78,6 @@ def main() -> None:
     n_matches = sum(len(gaz.find(s)) for s in lines)
     find_s = median_time(lambda: [gaz.find(s) for s in lines], args.repeats)
 
-    tagger = build_stage("slots", cfg.slots)
     sents = [Sentence(text=s, start=0, end=len(s)) for s in lines]
     tag_s = median_time(lambda: [tagger.tag(s, gaz, None) for s in sents], max(1, args.repeats - 1))
 

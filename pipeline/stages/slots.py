@@ -53,7 +53,8 @@ class GazetteerSlotTagger:
         types = sorted({src.slot for src in self._gazetteer.sources})
         return [f"{bi}-{t}" for t in types for bi in ("B", "I")]
 
-    def _selected_dirs(self) -> list[tuple[str, str]]:
+    def selected_dirs(self) -> list[tuple[str, str]]:
+        """``[(domain, folder)]`` this tagger loads: the configured domains, then the extra folders."""
         dirs = list(self.domain_dirs.items())
         for extra in self.extra_dirs:
             # the manifest names the domain, so a user's folder needs no config file of its own
@@ -61,7 +62,7 @@ class GazetteerSlotTagger:
         return dirs
 
     def _load(self) -> Gazetteer:
-        return load_gazetteer(self._selected_dirs(), self.cache_dir)
+        return load_gazetteer(self.selected_dirs(), self.cache_dir)
 
     def reload_lexicons(self) -> None:
         """Rebuild from disk, then swap the reference: one attribute store, atomic for concurrent readers."""
