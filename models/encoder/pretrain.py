@@ -216,7 +216,7 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, fl
     state = trainer.state
     wall = time.time() - t0
     train_runtime = next((r["train_runtime"] for r in reversed(state.log_history) if "train_runtime" in r), wall)
-    batch_tokens = stats["train_tokens"] / max(1, len(train_ds))
+    tokens_per_example = stats["train_tokens"] / max(1, len(train_ds))
     effective = cfg["trainer"]["per_device_train_batch_size"] * trainer.args.world_size * \
         cfg["trainer"].get("gradient_accumulation_steps", 1)
     result = {
@@ -225,9 +225,9 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, fl
         "eval_loss": metrics.get("eval_loss", float("nan")),
         "steps": state.global_step,
         "train_runtime_s": round(float(train_runtime), 1),
-        "tokens_per_s": round(state.global_step * effective * (batch_tokens + 2) / max(train_runtime, 1e-9), 1),
+        "tokens_per_s": round(state.global_step * effective * (tokens_per_example + 2) / max(train_runtime, 1e-9), 1),
         "wall_s": round(wall, 1),
-        **{k: v for k, v in stats.items()},
+        **stats,
     }
     if trainer.is_world_process_zero():
         export(trainer.model, tokenizer, output_dir, cfg, result, state.log_history)

@@ -9,8 +9,8 @@ so scoring is span-level and type-agnostic:
 * recall: gold spans exactly matched by a resolved slot / gold spans
 * candidate recall: gold spans present among all candidates (what resolution could at best keep)
 
-Only slot names listed in ``--slots``-free form are scored: every gold slot counts, and the per-name table shows
-where lexicons help (song, dishName, name ...) and where they cannot (datetime, content).
+Every gold slot counts, including those no lexicon can hold; the per-name table shows where lexicons help
+(song, dishName, name ...) and where they cannot (datetime, content).
 """
 
 from __future__ import annotations
