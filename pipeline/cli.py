@@ -19,10 +19,13 @@ from pipeline.errors import DuihuaError, InputError
 OVERRIDE_RE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.\-/@]*=")
 # Stages that can be trained / evaluated, filled in as their issues land: name -> "module:function".
 # A trainer takes the composed conf/train/<stage>.yaml as a plain dict and returns its final metrics.
-TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train"}
+TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train",
+                             "segmenter": "models.segmenter.train:train"}
 EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
                               "segmenter": "pipeline.evaluate.segment:evaluate",
                               "splitter": "pipeline.evaluate.split:evaluate"}
+# `duihua eval <stage> --checkpoint DIR`: the overrides that point the stage at DIR
+CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.checkpoint={d}"]}
 KNOWN_STAGES = ("pretrain", "splitter", "segmenter", "slots", "intent", "reply")
 STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
 log = logging.getLogger("duihua")
@@ -153,7 +156,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     fn = _resolve(EVALUATORS, "eval", args.stage)
     if not Path(args.data).is_file():
         raise InputError(f"data file not found: {args.data}")
-    if STAGE_ALIASES.get(args.stage, args.stage) == "segmenter":
+    stage = STAGE_ALIASES.get(args.stage, args.stage)
+    if args.checkpoint:
+        if stage not in CHECKPOINT_STAGES:
+            raise InputError(f"--checkpoint applies to {sorted(CHECKPOINT_STAGES)}, not {args.stage}")
+        if not Path(args.checkpoint).is_dir():
+            raise InputError(f"checkpoint folder not found: {args.checkpoint}")
+        overrides = [*CHECKPOINT_STAGES[stage](str(Path(args.checkpoint).resolve())), *overrides]
+    if stage == "segmenter":
         return fn(Path(args.data), overrides, granularity=args.granularity, vocab_file=args.vocab)
     return fn(Path(args.data), overrides)
 
@@ -262,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True)
     ev.add_argument("--granularity", choices=["fine", "coarse"], default="fine", help="segment: which view")
     ev.add_argument("--vocab", help="segment: training word list for OOV recall (default: official list)")
+    ev.add_argument("--checkpoint", help="segment: a trained checkpoint folder instead of the configured one")
     ev.add_argument("args", nargs="*", help="Hydra overrides")
     ev.set_defaults(func=cmd_eval)
 

@@ -39,3 +39,27 @@ def mini_pipe(mini_lexicons: dict[str, Path]):
     from pipeline import Pipeline
 
     return Pipeline.from_config(overrides=mini_overrides(mini_lexicons))
+
+
+@pytest.fixture(scope="session")
+def tiny_segmenter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained, tiny segmenter checkpoint in the shipped format (for wiring tests, not for quality)."""
+    import torch
+    from transformers import BertConfig
+
+    from models.segmenter.features import BigramVocab
+    from models.segmenter.modeling import HeadConfig, SegmenterModel
+    from models.tokenization import build_tokenizer, build_vocab, count_chars
+
+    lines = (DATA / "pretrain_tiny.txt").read_text(encoding="utf-8").splitlines()
+    tokenizer = build_tokenizer(build_vocab(count_chars(lines), min_count=1))
+    vocab = BigramVocab.build([list("".join(line.split())) for line in lines], min_count=1, max_size=500)
+    torch.manual_seed(0)
+    encoder = BertConfig(vocab_size=len(tokenizer), num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)
+    model = SegmenterModel(encoder, HeadConfig(n_bigrams=len(vocab), bigram_dim=8, mha_heads=2, mlp_dim=16))
+    out = tmp_path_factory.mktemp("segmenter")
+    model.save(out)
+    tokenizer.save_pretrained(str(out))
+    vocab.save(out)
+    return out

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from models.segmenter.scoring import score
 from pipeline.errors import InputError
 from pipeline.report import print_report
 from pipeline.runtime import Pipeline
@@ -35,34 +36,6 @@ def read_gold(path: Path) -> list[list[str]]:
     return gold
 
 
-def spans(words: Sequence[str]) -> set[tuple[int, int]]:
-    out, pos = set(), 0
-    for w in words:
-        out.add((pos, pos + len(w)))
-        pos += len(w)
-    return out
-
-
-def score(gold: list[list[str]], pred: list[list[str]], vocab: set[str] | None) -> dict[str, float | None]:
-    n_gold = n_pred = n_correct = n_oov = n_oov_hit = 0
-    for g_words, p_words in zip(gold, pred, strict=True):
-        g, p = spans(g_words), spans(p_words)
-        n_gold, n_pred, n_correct = n_gold + len(g), n_pred + len(p), n_correct + len(g & p)
-        if vocab is not None:
-            pos = 0
-            for w in g_words:
-                if w not in vocab:
-                    n_oov += 1
-                    n_oov_hit += (pos, pos + len(w)) in p
-                pos += len(w)
-    precision = n_correct / n_pred if n_pred else 0.0
-    recall = n_correct / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(100 * precision, 2), "recall": round(100 * recall, 2), "f1": round(100 * f1, 2),
-            "oov_recall": round(100 * n_oov_hit / n_oov, 2) if n_oov else None,
-            "gold_words": n_gold, "oov_words": n_oov}
-
-
 def evaluate(data: Path, overrides: Sequence[str], granularity: str = "fine", vocab_file: str | None = None) -> int:
     gold = read_gold(data)
     # gold lines are scored whole, however long: the documents are built here, not through Pipeline.batch
@@ -76,7 +49,7 @@ def evaluate(data: Path, overrides: Sequence[str], granularity: str = "fine", vo
     docs = pipe.stage("splitter").process([PipelineResult(query=q) for q in queries])
     pred: list[list[str]] = []
     elapsed = 0.0
-    batch = pipe.runtime.batch_size
+    batch = 512  # documents per call: a neural segmenter sorts a big batch by length and pads little
     for i in tqdm(range(0, len(docs), batch), desc=f"eval segment ({granularity})", unit="batch", disable=None):
         t0 = time.perf_counter()
         out = segmenter.process(docs[i : i + batch])

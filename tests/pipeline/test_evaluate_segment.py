@@ -1,7 +1,7 @@
 import json
 
+from models.segmenter.scoring import score
 from pipeline.cli import main
-from pipeline.evaluate.segment import score
 from tests.conftest import DATA
 
 

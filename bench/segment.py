@@ -1,0 +1,165 @@
+"""Segmentation: duihua (fine and coarse, fp32 and the shipped precision) vs jieba, pkuseg and THULAC.
+
+All systems segment the same texts in the same run:
+
+* PKU fine dev   — held-out January 1998 documents, PKU standard (scored against duihua ``fine``)
+* MSR coarse dev — the last 870 lines of the MSR slice, MSR standard (scored against duihua ``coarse``)
+* PKU coarse dev — the same held-out documents in the derived MSR-like view (``coarse``)
+* SXU test, Zhuxian test — other standards/domains, robustness only (duihua fine and coarse both reported)
+
+The peers have one standard each and are scored on every set as they are. F1 is the SIGHAN bakeoff word F1
+in percent. Speed is characters per second over the PKU dev text: duihua batched (the stage's way of
+running), the peers one sentence at a time (their APIs); median of ``--repeats`` passes, and the ratio to
+pkuseg, since the machines are shared and noisy.
+
+Peers are bench-only dependencies:
+
+    pip install jieba thulac cython && pip install --no-build-isolation pkuseg
+    python bench/segment.py [--checkpoint checkpoints/segmenter] [--repeats 3] [--skip-robustness]
+
+Prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from models.common.precision import resolve_precision
+from models.segmenter.corpus import load_views
+from models.segmenter.inference import Segmenter
+from models.segmenter.scoring import score
+from pipeline.config import load_config
+from pipeline.report import print_report
+
+Cut = Callable[[list[str]], list[list[str]]]
+
+
+def read_zx(path: Path) -> list[list[str]]:
+    return [[tok.rsplit("_", 1)[0] for tok in line.split()] for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def read_sighan(path: Path) -> list[list[str]]:
+    return [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def dev_sets(data: Path, robustness: bool) -> dict[str, tuple[list[list[str]], str]]:
+    """name -> (gold sentences, the duihua granularity that targets it; 'both' for robustness sets)."""
+    views = load_views(data, ["compounds", "person_names", "dates", "number_units"])
+    sets = {"PKU fine dev": (views["pku_fine"][1], "fine"), "MSR coarse dev": (views["msr"][1], "coarse"),
+            "PKU coarse dev": (views["pku_coarse"][1], "coarse")}
+    if robustness:
+        sets["SXU test"] = (read_sighan(data / "cws/sxu/test.txt"), "both")
+        sets["Zhuxian test"] = (read_zx(data / "cws/zx/test.zhuxian.wordpos"), "both")
+    return sets
+
+
+def duihua_cut(segmenter: Segmenter, granularity: str) -> Cut:
+    def cut(texts: list[str]) -> list[list[str]]:
+        return [[t[a:b] for a, b in spans] for t, spans in zip(texts, segmenter.segment(texts, granularity),
+                                                                   strict=True)]
+    return cut
+
+
+def peers() -> dict[str, Cut]:
+    out: dict[str, Cut] = {}
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tok = jieba.Tokenizer()
+    tok.initialize()
+    out["jieba"] = lambda texts: [tok.lcut(t) for t in texts]
+    try:
+        import pkuseg
+
+        seg = pkuseg.pkuseg()
+        out["pkuseg"] = lambda texts: [seg.cut(t) for t in texts]
+    except ImportError:
+        logging.warning("pkuseg not installed: pip install cython && pip install --no-build-isolation pkuseg")
+    try:
+        import thulac
+
+        thu = thulac.thulac(seg_only=True)
+        out["THULAC"] = lambda texts: [[w for w, _ in thu.cut(t)] for t in texts]  # fast_cut is broken upstream
+    except ImportError:
+        logging.warning("thulac not installed: pip install thulac")
+    return out
+
+
+def speed(cut: Cut, texts: list[str], repeats: int) -> float:
+    chars = sum(map(len, texts))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        cut(texts)
+        times.append(time.perf_counter() - t0)
+    return chars / statistics.median(times)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None, help="segmenter folder (default: checkpoints/segmenter)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--skip-robustness", action="store_true", help="only the PKU and MSR dev sets")
+    parser.add_argument("--limit", type=int, default=None, help="first N sentences of each set (quick checks)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config("pipeline")
+    data = Path(cfg.paths.data)
+    checkpoint = Path(args.checkpoint or Path(cfg.paths.checkpoints) / "segmenter")
+    shipped = resolve_precision("auto")
+    systems: dict[str, tuple[Cut, Cut]] = {}  # name -> (fine-side cut, coarse-side cut)
+    for precision in dict.fromkeys(["fp32", shipped]):
+        seg = Segmenter.from_pretrained(checkpoint, precision=precision)
+        systems[f"duihua {precision}"] = (duihua_cut(seg, "fine"), duihua_cut(seg, "coarse"))
+    for name, cut in peers().items():
+        systems[name] = (cut, cut)
+
+    sets = {k: (gold[: args.limit] if args.limit else gold, target)
+            for k, (gold, target) in dev_sets(data, not args.skip_robustness).items()}
+    rows, results = [], {}
+    speed_texts = ["".join(s) for s in sets["PKU fine dev"][0]]
+    for name, (fine_cut, coarse_cut) in systems.items():
+        fine_cut(speed_texts[:50])  # warm-up (lazy dictionaries, first forward)
+        cps = speed(fine_cut, speed_texts, args.repeats)
+        res: dict[str, float | None] = {"chars_per_s": round(cps)}
+        for set_name, (gold, target) in sets.items():
+            texts = ["".join(s) for s in gold]
+            if name.startswith("duihua"):
+                if target in ("fine", "both"):
+                    res[f"{set_name} fine"] = score(gold, fine_cut(texts))["f1"]
+                if target in ("coarse", "both"):
+                    res[f"{set_name} coarse"] = score(gold, coarse_cut(texts))["f1"]
+            else:
+                res[set_name] = score(gold, fine_cut(texts))["f1"]
+        results[name] = res
+    base = results.get("pkuseg", {}).get("chars_per_s")
+    columns = ["PKU fine dev", "MSR coarse dev", "PKU coarse dev", "SXU test", "Zhuxian test"]
+    columns = [c for c in columns if c in sets]
+    for name, res in results.items():
+        cells = []
+        for col in columns:
+            if name.startswith("duihua"):
+                vals = [f"{g[0]}:{res[f'{col} {g}']:.2f}" for g in ("fine", "coarse") if f"{col} {g}" in res]
+                cells.append(" ".join(vals) if len(vals) > 1 else vals[0].split(":")[1])
+            else:
+                cells.append(f"{res[col]:.2f}")
+        ratio = f"{res['chars_per_s'] / base:.2f}x" if base else "–"
+        rows.append((name, *cells, f"{res['chars_per_s']:,}", ratio))
+    print_report(("system", *columns, "chars/s", "vs pkuseg"), rows, {
+        "bench": "segment", "checkpoint": str(checkpoint), "shipped_precision": shipped, "repeats": args.repeats,
+        "threads": torch.get_num_threads(), "results": results})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

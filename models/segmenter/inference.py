@@ -1,0 +1,113 @@
+"""Segment raw text with a trained checkpoint: word spans in the original string, at either granularity.
+
+Handles what real input brings: empty strings (no words), whitespace (never inside a word), Latin and digits
+(folded, see ``charmap``), and texts longer than the model's positions (cut into windows, preferably after
+punctuation, each segmented on its own). Batches are built from windows sorted by length, so a batch of
+mixed lengths wastes little padding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from models.common.precision import resolve_precision
+from models.segmenter.charmap import model_view
+from models.segmenter.decoding import viterbi
+from models.segmenter.features import GRANULARITY_IDS, BigramVocab, CharIds, collate, encode_example, tags_to_spans
+from models.segmenter.modeling import CONFIG_FILE, SegmenterModel
+from models.tokenization import load_tokenizer
+
+BREAKS = set("。！？；，!?;,、：:")
+
+
+def windows(n: int, size: int, chars: Sequence[str]) -> list[tuple[int, int]]:
+    """Cut ``n`` characters into windows of at most ``size``, each ending after punctuation when one is near."""
+    out, start = [], 0
+    while start < n:
+        end = min(start + size, n)
+        if end < n:
+            cut = next((i + 1 for i in range(end - 1, start + size // 2, -1) if chars[i] in BREAKS), None)
+            end = cut or end
+        out.append((start, end))
+        start = end
+    return out
+
+
+class Segmenter:
+    """A loaded checkpoint. ``segment(texts, "fine")`` -> per text, a list of ``(start, end)`` word spans."""
+
+    def __init__(self, model: SegmenterModel, char_ids: CharIds, bigram_vocab: BigramVocab,
+                 precision: str = "fp32", device: str = "cpu", batch_chars: int = 4096) -> None:
+        precision = resolve_precision(precision, device)
+        self.model = model.to(device).eval()
+        self.char_ids, self.bigram_vocab = char_ids, bigram_vocab
+        self.precision, self.device, self.batch_chars = precision, device, batch_chars
+        # [CLS] [G] ... [SEP] must fit the position embeddings
+        self.max_chars = model.encoder_config.max_position_embeddings - 3
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, **kwargs) -> Segmenter:  # noqa: ANN003
+        folder = Path(folder)
+        if not (folder / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{folder}: not a segmenter checkpoint (no {CONFIG_FILE}); "
+                                    "train one with `duihua train segmenter`")
+        tokenizer = load_tokenizer(folder)
+        return cls(SegmenterModel.load(folder), CharIds.from_tokenizer(tokenizer), BigramVocab.load(folder), **kwargs)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
+            return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @torch.inference_mode()
+    def tag(self, sequences: Sequence[Sequence[str]], granularity: str) -> list[list[int]]:
+        """B/M/E/S tags for folded character sequences (each at most ``max_chars`` long)."""
+        if granularity not in GRANULARITY_IDS:
+            raise ValueError(f"granularity must be one of {list(GRANULARITY_IDS)}, got {granularity!r}")
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        result: list[list[int]] = [[] for _ in sequences]
+        i = 0
+        while i < len(order):
+            longest = max(1, len(sequences[order[min(len(order) - 1, i)]]))
+            j = i + 1
+            while j < len(order) and (j - i + 1) * max(longest, len(sequences[order[j]])) <= self.batch_chars:
+                longest = max(longest, len(sequences[order[j]]))
+                j += 1
+            chunk = [order[k] for k in range(i, j)]
+            batch = collate([encode_example(sequences[k], granularity, self.char_ids, self.bigram_vocab)
+                             for k in chunk])
+            with self._autocast():
+                logits = self.model(**{k: v.to(self.device) for k, v in batch.items() if k != "granularity"})["logits"]
+            log_probs = torch.log_softmax(logits[:, 2:-1].float(), dim=-1).cpu()  # characters only
+            lengths = torch.tensor([len(sequences[k]) for k in chunk])
+            for k, path in zip(chunk, viterbi(log_probs, lengths), strict=True):
+                result[k] = path
+            i = j
+        return result
+
+    def segment(self, texts: Sequence[str], granularity: str = "fine") -> list[list[tuple[int, int]]]:
+        """Word spans ``(start, end)`` into each original text; whitespace never belongs to a word."""
+        views = [model_view(t) for t in texts]
+        pieces: list[tuple[int, int, int]] = []  # (text index, window start, window end) in folded chars
+        for ti, (chars, _) in enumerate(views):
+            pieces += [(ti, a, b) for a, b in windows(len(chars), self.max_chars, chars)]
+        tags = self.tag([views[ti][0][a:b] for ti, a, b in pieces], granularity)
+        out: list[list[tuple[int, int]]] = [[] for _ in texts]
+        for (ti, a, _), path in zip(pieces, tags, strict=True):
+            spans = views[ti][1]
+            for s, e in tags_to_spans(path):
+                start = spans[a + s][0]
+                for k in range(a + s, a + e - 1):  # whitespace between two characters always separates words
+                    if spans[k][1] != spans[k + 1][0]:
+                        out[ti].append((start, spans[k][1]))
+                        start = spans[k + 1][0]
+                out[ti].append((start, spans[a + e - 1][1]))
+        return out
+
+    def cut(self, text: str, granularity: str = "fine") -> list[str]:
+        """Convenience: the words of one text."""
+        return [text[s:e] for s, e in self.segment([text], granularity)[0]]

@@ -1,0 +1,140 @@
+"""The multi-granularity segmenter: one network, B/M/E/S tags for ``[FINE]`` or ``[COARSE]`` on request.
+
+    [CLS] [G] c1..cn [SEP] -> BERT (the lowest ``encoder_layers`` layers of the shared encoder) -> H
+    left/right character-bigram embeddings -> Bg
+    fused = LayerNorm(W [H; Bg])                  (``bigram_dim: 0`` drops the bigrams: fused = H)
+    fused = LayerNorm(fused + MHA(fused))         (``mha_heads: 0`` drops the layer)
+    tags  = MLP(fused)                            B/M/E/S logits per character
+    aux   = Linear(H[CLS]) -> granularity         multi-task loss, weight ``aux_weight``
+
+Why these pieces: the granularity token lets one encoder serve both standards; bigrams carry the strongest
+word-formation signal cheaply (a lookup, no FLOPs); the extra attention layer sees the fused bigram evidence
+of the neighbours before tagging; the auxiliary task makes the [CLS] state (and through attention every
+position) encode which standard is asked for. Truncating the encoder buys speed: segmentation is a local
+task and the lower layers carry most of it (measured in the model card's ablation).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import BertConfig, BertModel
+
+CONFIG_FILE = "segmenter.json"  # not config.json: AutoTokenizer would read it as an HF model config
+WEIGHTS_FILE = "model.safetensors"
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention through ``scaled_dot_product_attention`` (fused kernels; ``nn.MultiheadAttention``
+    with a padding mask took a slow path and cost as much as two encoder layers on CPU)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"hidden size {dim} is not divisible by mha_heads={heads}")
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).view(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        keep = attention_mask[:, None, None, :].bool()  # (n, 1, 1, t): attend to real tokens only
+        y = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep,
+                                                       dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(n, t, d))
+
+
+@dataclass
+class HeadConfig:
+    n_bigrams: int
+    bigram_dim: int = 64       # 0: no bigram features
+    mha_heads: int = 4         # 0: no extra self-attention layer
+    mlp_dim: int = 256
+    dropout: float = 0.1
+    aux_weight: float = 0.1    # 0: no auxiliary granularity task
+    n_tags: int = 4
+
+
+class SegmenterModel(nn.Module):
+    def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
+        super().__init__()
+        self.encoder_config, self.head_config = encoder_config, head
+        self.encoder = BertModel(encoder_config, add_pooling_layer=False)
+        d = encoder_config.hidden_size
+        if head.bigram_dim:
+            self.bigram = nn.Embedding(head.n_bigrams, head.bigram_dim, padding_idx=0)
+            self.fuse = nn.Linear(d + 2 * head.bigram_dim, d)
+            self.fuse_norm = nn.LayerNorm(d)
+        if head.mha_heads:
+            self.mha = SelfAttention(d, head.mha_heads, head.dropout)
+            self.mha_norm = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(head.dropout)
+        self.decoder = nn.Sequential(nn.Linear(d, head.mlp_dim), nn.GELU(), nn.Dropout(head.dropout),
+                                     nn.Linear(head.mlp_dim, head.n_tags))
+        self.aux = nn.Linear(d, 2)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, bigram_left: torch.Tensor | None = None,
+                bigram_right: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                granularity: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        x = hidden
+        if self.head_config.bigram_dim:
+            grams = torch.cat([self.bigram(bigram_left), self.bigram(bigram_right)], dim=-1)
+            x = self.fuse_norm(self.fuse(torch.cat([hidden, grams], dim=-1)))
+        x = self.dropout(x)
+        if self.head_config.mha_heads:
+            x = self.mha_norm(x + self.dropout(self.mha(x, attention_mask)))
+        logits = self.decoder(x)
+        out = {"logits": logits}
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1))
+            if self.head_config.aux_weight and granularity is not None:
+                aux = nn.functional.cross_entropy(self.aux(hidden[:, 0]).float(), granularity)
+                loss = loss + self.head_config.aux_weight * aux
+            out["loss"] = loss
+        return out
+
+    # ------------------------------------------------------------ persistence
+
+    def save(self, folder: str | Path, fp16: bool = True) -> None:
+        """``config.json`` (encoder + head) and ``model.safetensors`` (fp16 by default: half the bytes)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {"model_type": "duihua-segmenter", "encoder": self.encoder_config.to_dict(),
+                  "head": asdict(self.head_config)}
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=1), encoding="utf-8")
+        state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous()
+                 for k, v in self.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_FILE))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SegmenterModel:
+        folder = Path(folder)
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        model = cls(BertConfig(**config["encoder"]), HeadConfig(**config["head"]))
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
+        model.load_state_dict(state)
+        return model.eval()
+
+
+def build_model(encoder: BertModel, encoder_layers: int | None, head: Mapping[str, Any], n_bigrams: int
+                ) -> SegmenterModel:
+    """A segmenter initialised from a pre-trained encoder, keeping its lowest ``encoder_layers`` layers."""
+    config = BertConfig(**encoder.config.to_dict())
+    if encoder_layers:
+        config.num_hidden_layers = min(encoder_layers, config.num_hidden_layers)
+    model = SegmenterModel(config, HeadConfig(n_bigrams=n_bigrams, **dict(head)))
+    state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
+    missing, unexpected = model.encoder.load_state_dict(state, strict=False)
+    unexpected = [k for k in unexpected if not k.startswith("encoder.layer.")]  # the truncated upper layers
+    if missing or unexpected:
+        raise ValueError(f"encoder weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return model

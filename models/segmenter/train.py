@@ -1,0 +1,159 @@
+"""``duihua train segmenter``: train the multi-granularity segmenter and export ``checkpoints/segmenter``.
+
+Steps: read the three views (``corpus.py``) -> fold every word into the model view (``charmap.py``) and cut
+sentences longer than ``data.max_chars`` at word boundaries -> bigram vocabulary from the training side ->
+encode ``[CLS] [G] chars [SEP]`` with B/M/E/S labels -> the segmenter on top of the pre-trained encoder ->
+``run_training`` (HF Trainer: length-grouped batches, checkpoints, resume after a kill) -> score the full dev
+sets with the exported fp16 model (the numbers a user gets) -> fp16 safetensors, tokenizer, bigram list,
+dev gold files and a model card.
+
+``data.views`` weights the views per epoch (``pku_fine: 1, pku_coarse: 1, msr: 2``): the MSR slice is small
+and is the real coarse standard, so it is repeated. A weight of 0 drops a view, which is how the
+single-granularity ablations are trained.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from models.common.training import run_training, set_seed
+from models.encoder.modeling import load_encoder
+from models.segmenter.charmap import fold_words
+from models.segmenter.corpus import load_views, write_sighan
+from models.segmenter.features import BigramVocab, CharIds, bmes_tags, collate, encode_example
+from models.segmenter.inference import Segmenter
+from models.segmenter.modeling import build_model
+from models.segmenter.scoring import score
+
+log = logging.getLogger(__name__)
+VIEW_GRANULARITY = {"pku_fine": "fine", "pku_coarse": "coarse", "msr": "coarse"}
+
+
+class ListDataset(Dataset):
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.items[i]
+
+
+def cut_long(folded: list[list[str]], max_chars: int) -> list[list[list[str]]]:
+    """Split a folded sentence into pieces of at most ``max_chars`` characters at word boundaries."""
+    pieces, cur, size = [], [], 0
+    for w in folded:
+        if cur and size + len(w) > max_chars:
+            pieces.append(cur)
+            cur, size = [], 0
+        cur.append(w[:max_chars])
+        size += len(cur[-1])
+    if cur:
+        pieces.append(cur)
+    return pieces
+
+
+def encode_view(sentences: Sequence[list[str]], granularity: str, char_ids: CharIds, vocab: BigramVocab,
+                max_chars: int) -> list[dict[str, Any]]:
+    out = []
+    for words in tqdm(sentences, desc=f"encode {granularity}", unit="sent", disable=None, mininterval=2):
+        for piece in cut_long([w for w in fold_words(words) if w], max_chars):
+            chars = [c for w in piece for c in w]
+            out.append(encode_example(chars, granularity, char_ids, vocab, bmes_tags(piece)))
+    return out
+
+
+def dev_scores(segmenter: Segmenter, dev: Mapping[str, list[list[str]]], train_words: set[str]) -> dict[str, dict]:
+    """Full dev sets scored with the exported model, as ``duihua eval segment`` would."""
+    results = {}
+    for name, sentences in dev.items():
+        granularity = VIEW_GRANULARITY[name]
+        texts = ["".join(s) for s in sentences]
+        t0 = time.perf_counter()
+        spans = segmenter.segment(texts, granularity)
+        elapsed = time.perf_counter() - t0
+        pred = [[t[a:b] for a, b in sp] for t, sp in zip(texts, spans, strict=True)]
+        results[name] = {**score(sentences, pred, train_words), "granularity": granularity,
+                         "sentences": len(sentences), "chars_per_s": round(sum(map(len, texts)) / elapsed)}
+    return results
+
+
+def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    t0 = time.time()
+    set_seed(cfg["seed"])
+    data_cfg = cfg["data"]
+    work_dir, output_dir = Path(cfg["work_dir"]), Path(cfg["output_dir"])
+    work_dir.mkdir(parents=True, exist_ok=True)
+    views = load_views(data_cfg["dir"], data_cfg["coarse_rules"], data_cfg["dev_percent"], data_cfg["msr_dev_lines"])
+    rng = random.Random(cfg["seed"])
+    weights = {k: v for k, v in dict(data_cfg["views"]).items() if v}
+    unknown = set(weights) - set(views)
+    if unknown:
+        raise ValueError(f"data.views: unknown views {sorted(unknown)}; known: {sorted(views)}")
+    limit = data_cfg.get("max_examples")
+    train_views = {k: (rng.sample(views[k][0], min(limit, len(views[k][0]))) if limit else views[k][0])
+                   for k in weights}
+    dev = {k: views[k][1] for k in views}
+
+    encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
+    char_ids = CharIds.from_tokenizer(tokenizer)
+    folded_train = [[c for w in fold_words(s) for c in w] for k in train_views for s in train_views[k]]
+    vocab = BigramVocab.build(folded_train, cfg["bigrams"]["min_count"], cfg["bigrams"]["max_size"])
+    max_chars = data_cfg["max_chars"]
+    train_items: list[dict[str, Any]] = []
+    for k, sentences in train_views.items():
+        encoded = encode_view(sentences, VIEW_GRANULARITY[k], char_ids, vocab, max_chars)
+        whole, frac = divmod(float(weights[k]), 1)
+        train_items += encoded * int(whole) + rng.sample(encoded, round(frac * len(encoded)))
+    eval_items: list[dict[str, Any]] = []
+    for k, sentences in dev.items():
+        sample = rng.sample(sentences, min(data_cfg["eval_examples"], len(sentences)))
+        eval_items += encode_view(sample, VIEW_GRANULARITY[k], char_ids, vocab, max_chars)
+    stats = {"train_examples": len(train_items), "train_chars": int(sum(len(x["input_ids"]) - 3 for x in train_items)),
+             "eval_examples": len(eval_items), "bigrams": len(vocab),
+             **{f"{k}_train_sentences": len(v) for k, v in train_views.items()},
+             **{f"{k}_dev_sentences": len(v) for k, v in dev.items()}}
+    log.warning("segmenter data: %s", stats)
+
+    model = build_model(encoder, cfg["model"].get("encoder_layers"),
+                        {k: v for k, v in dict(cfg["model"]).items() if k != "encoder_layers"}, len(vocab))
+    del encoder
+    trainer, metrics = run_training(model, ListDataset(train_items), ListDataset(eval_items), collate, work_dir,
+                                    cfg["trainer"], callbacks=callbacks)
+    train_runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r),
+                         time.time() - t0)
+    if not trainer.is_world_process_zero():
+        return metrics
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    trainer.model.save(output_dir)
+    tokenizer.save_pretrained(str(output_dir))
+    vocab.save(output_dir)
+    for k, sentences in dev.items():
+        write_sighan(sentences, work_dir / "dev" / f"{k}.txt")
+    train_words = {w for sentences in train_views.values() for s in sentences for w in s}
+    scores = dev_scores(Segmenter.from_pretrained(output_dir), dev, train_words)
+    result = {
+        "fine_f1": scores["pku_fine"]["f1"], "coarse_f1": scores["msr"]["f1"],
+        "pku_coarse_f1": scores["pku_coarse"]["f1"], "dev": scores, "eval_loss": metrics.get("eval_loss"),
+        "steps": trainer.state.global_step, "train_runtime_s": round(float(train_runtime), 1),
+        "wall_s": round(time.time() - t0, 1), **stats,
+    }
+    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in trainer.state.log_history]
+    (output_dir / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
+    from models.segmenter.model_card import write_model_card
+
+    write_model_card(output_dir, cfg, result)
+    return {k: v for k, v in result.items() if not isinstance(v, dict)}
+

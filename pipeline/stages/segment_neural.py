@@ -1,0 +1,50 @@
+"""``segmenter=neural``: the trained multi-granularity segmenter (``models/segmenter``) as a pipeline stage.
+
+One model serves both granularities: the stage runs it once per requested granularity over all sentences of
+the batch (``[FINE]`` or ``[COARSE]`` as the first input token), so a batch of documents costs one or two
+batched forward passes, not one per sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from models.common.precision import resolve_precision
+from models.segmenter.inference import Segmenter
+from pipeline.errors import ConfigError
+from pipeline.schema import GRANULARITIES, Granularity, PipelineResult, Token
+
+
+class NeuralSegmenter:
+    reads: ClassVar[frozenset[str]] = frozenset({"sentences"})
+    writes: ClassVar[frozenset[str]] = frozenset({"sentences.tokens"})
+
+    def __init__(self, checkpoint: str, granularities: Sequence[str] = GRANULARITIES, precision: str = "auto",
+                 device: str = "cpu", batch_chars: int = 4096) -> None:
+        bad = [g for g in granularities if g not in GRANULARITIES]
+        if bad or not granularities:
+            raise ConfigError(f"segmenter.granularities: expected a subset of {list(GRANULARITIES)}, got {bad}")
+        self.granularities: tuple[Granularity, ...] = tuple(granularities)  # type: ignore[arg-type]
+        try:
+            self.model = Segmenter.from_pretrained(Path(checkpoint), precision=resolve_precision(precision, device),
+                                                   device=device, batch_chars=batch_chars)
+        except (FileNotFoundError, ValueError) as exc:
+            raise ConfigError(f"segmenter.checkpoint: {exc}. Train one with `duihua train segmenter`, "
+                              "or use segmenter=jieba") from exc
+
+    def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
+        wanted = [doc.query.granularities or self.granularities for doc in docs]
+        tokens: list[list[dict[Granularity, list[Token]]]] = [[{} for _ in doc.sentences] for doc in docs]
+        for granularity in GRANULARITIES:
+            where = [(d, s) for d, doc in enumerate(docs) if granularity in wanted[d]
+                     for s in range(len(doc.sentences))]
+            if not where:
+                continue
+            texts = [docs[d].sentences[s].text for d, s in where]
+            for (d, s), text, spans in zip(where, texts, self.model.segment(texts, granularity), strict=True):
+                tokens[d][s][granularity] = [Token(text=text[a:b], start=a, end=b) for a, b in spans]
+        return [doc.model_copy(update={"sentences": [sent.model_copy(update={"tokens": toks})
+                                                     for sent, toks in zip(doc.sentences, tokens[d], strict=True)]})
+                for d, doc in enumerate(docs)]
