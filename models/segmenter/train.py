@@ -25,6 +25,7 @@ from typing import Any
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from models.common.finetune import apply_finetune
 from models.common.training import run_training, set_seed
 from models.encoder.modeling import load_encoder
 from models.segmenter.charmap import fold_words
@@ -128,6 +129,10 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     model = build_model(encoder, cfg["model"].get("encoder_layers"),
                         {k: v for k, v in dict(cfg["model"]).items() if k != "encoder_layers"}, len(vocab))
     del encoder
+    finetune = cfg.get("finetune") or {}
+    param_counts = apply_finetune(model, model.encoder, finetune.get("method", "full"),
+                                  finetune.get("freeze_layers", 0))
+    log.warning("segmenter parameters: %s", param_counts)
     trainer, metrics = run_training(model, ListDataset(train_items), ListDataset(eval_items), collate, work_dir,
                                     cfg["trainer"], callbacks=callbacks)
     train_runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r),
