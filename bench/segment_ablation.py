@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 from pipeline.config import ROOT, load_config
 from pipeline.report import print_report
 
-BUDGET = "data.max_examples=5000 trainer.num_train_epochs=1 trainer.eval_steps=400 trainer.save_steps=400"
+BUDGET = "data.max_examples=4000 trainer.num_train_epochs=1 trainer.eval_steps=400 trainer.save_steps=400"
 VARIANTS: dict[str, list[str]] = {
     "unified": [],
     "no_bigrams": ["model.bigram_dim=0"],
