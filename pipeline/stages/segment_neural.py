@@ -8,13 +8,22 @@ batched forward passes, not one per sentence.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
 from models.common.precision import resolve_precision
 from models.segmenter.inference import Segmenter
+from models.segmenter.modeling import WEIGHTS_FILE
 from pipeline.errors import ConfigError
 from pipeline.schema import GRANULARITIES, Granularity, PipelineResult, Token
+
+
+@lru_cache(maxsize=4)
+def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, mtime_ns: int) -> Segmenter:
+    """Pipelines built on the same checkpoint share one loaded model (inference is read-only); the weights'
+    modification time is part of the key, so a retrained checkpoint is picked up."""
+    return Segmenter.from_pretrained(checkpoint, precision=precision, device=device, batch_chars=batch_chars)
 
 
 class NeuralSegmenter:
@@ -27,9 +36,10 @@ class NeuralSegmenter:
         if bad or not granularities:
             raise ConfigError(f"segmenter.granularities: expected a subset of {list(GRANULARITIES)}, got {bad}")
         self.granularities: tuple[Granularity, ...] = tuple(granularities)  # type: ignore[arg-type]
+        folder = Path(checkpoint).resolve()
         try:
-            self.model = Segmenter.from_pretrained(Path(checkpoint), precision=resolve_precision(precision, device),
-                                                   device=device, batch_chars=batch_chars)
+            mtime = (folder / WEIGHTS_FILE).stat().st_mtime_ns if (folder / WEIGHTS_FILE).is_file() else 0
+            self.model = _load(folder, resolve_precision(precision, device), device, batch_chars, mtime)
         except (FileNotFoundError, ValueError) as exc:
             raise ConfigError(f"segmenter.checkpoint: {exc}. Train one with `duihua train segmenter`, "
                               "or use segmenter=jieba") from exc
