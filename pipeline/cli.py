@@ -133,7 +133,9 @@ def _resolve(registry: dict[str, str], verb: str, stage: str) -> Callable[..., i
 def cmd_train(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
+    from models.common.errors import TrainConfigError
     from pipeline.config import load_config
+    from pipeline.errors import ConfigError
     from pipeline.report import print_report
 
     overrides, rest = split_overrides(args.args)
@@ -143,7 +145,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(f"train/{args.stage}", overrides)
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain["command"] = " ".join(["duihua", "train", args.stage, *overrides])
-    metrics = train_fn(plain)
+    try:
+        metrics = train_fn(plain)
+    except TrainConfigError as exc:
+        raise ConfigError(str(exc)) from exc
     rows = [(k, v) for k, v in metrics.items()]
     print_report(("metric", "value"), rows, {"stage": args.stage, **metrics})
     return 0

@@ -29,6 +29,36 @@ _START = torch.tensor([0.0, NEG, NEG, 0.0])  # B or S
 _END = torch.tensor([NEG, NEG, 0.0, 0.0])    # E or S
 
 
+_ALLOWED_PAIRS = (transition_matrix() == 0)
+
+
+def argmax_is_valid(tags: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(batch,) bool: the per-character argmax already obeys the grammar within each length."""
+    n, steps = tags.shape
+    if steps == 0:
+        return torch.ones(n, dtype=torch.bool)
+    positions = torch.arange(steps)
+    inside = positions.unsqueeze(0) < lengths.unsqueeze(1)
+    ok_pairs = _ALLOWED_PAIRS[tags[:, :-1], tags[:, 1:]] | ~inside[:, 1:]
+    first_ok = (tags[:, 0] == B) | (tags[:, 0] == S) | (lengths == 0)
+    last = tags.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+    last_ok = (last == E) | (last == S) | (lengths == 0)
+    return ok_pairs.all(dim=1) & first_ok & last_ok
+
+
+def decode(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+    """Best valid tag paths; the argmax where it is already valid (then it is also the Viterbi path, and a
+    trained model makes it so for most sentences), Viterbi for the rest."""
+    tags = log_probs.argmax(dim=-1)
+    valid = argmax_is_valid(tags, lengths)
+    paths: list[list[int]] = [tags[i, : int(lengths[i])].tolist() if valid[i] else [] for i in range(len(tags))]
+    redo = (~valid).nonzero().flatten().tolist()
+    if redo:
+        for i, path in zip(redo, viterbi(log_probs[redo], lengths[redo]), strict=True):
+            paths[i] = path
+    return paths
+
+
 def viterbi(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
     """Best valid tag paths. ``log_probs``: (batch, T, 4) over the characters only; ``lengths``: (batch,)."""
     n, steps, _ = log_probs.shape

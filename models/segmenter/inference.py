@@ -16,7 +16,7 @@ import torch
 
 from models.common.precision import resolve_precision
 from models.segmenter.charmap import model_view
-from models.segmenter.decoding import viterbi
+from models.segmenter.decoding import decode
 from models.segmenter.features import GRANULARITY_IDS, BigramVocab, CharIds, collate, encode_example, tags_to_spans
 from models.segmenter.modeling import CONFIG_FILE, SegmenterModel
 from models.tokenization import load_tokenizer
@@ -84,7 +84,7 @@ class Segmenter:
                 logits = self.model(**{k: v.to(self.device) for k, v in batch.items() if k != "granularity"})["logits"]
             log_probs = torch.log_softmax(logits[:, 2:-1].float(), dim=-1).cpu()  # characters only
             lengths = torch.tensor([len(sequences[k]) for k in chunk])
-            for k, path in zip(chunk, viterbi(log_probs, lengths), strict=True):
+            for k, path in zip(chunk, decode(log_probs, lengths), strict=True):
                 result[k] = path
             i = j
         return result

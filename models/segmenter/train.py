@@ -25,11 +25,19 @@ from typing import Any
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune
 from models.common.training import run_training, set_seed
 from models.encoder.modeling import load_encoder
 from models.segmenter.charmap import fold_words
-from models.segmenter.corpus import load_views, write_sighan
+from models.segmenter.corpus import (
+    COARSE_RULES,
+    MSR_FILE,
+    PKU_FINE_FILES,
+    PKU_POS_FILE,
+    load_views,
+    write_sighan,
+)
 from models.segmenter.features import BigramVocab, CharIds, bmes_tags, collate, encode_example
 from models.segmenter.inference import Segmenter
 from models.segmenter.modeling import build_model
@@ -89,7 +97,30 @@ def dev_scores(segmenter: Segmenter, dev: Mapping[str, list[list[str]]], train_w
     return results
 
 
+def check_config(cfg: Mapping[str, Any]) -> None:
+    """Fail in a second, before minutes of data loading, on what a user can get wrong."""
+    data_cfg = cfg["data"]
+    weights = dict(data_cfg["views"])
+    unknown = sorted(set(weights) - set(VIEW_GRANULARITY))
+    if unknown:
+        raise TrainConfigError(f"data.views: unknown views {unknown}; known: {sorted(VIEW_GRANULARITY)}")
+    if not any(weights.values()):
+        raise TrainConfigError("data.views: every view has weight 0, nothing to train on")
+    bad_rules = sorted(set(data_cfg["coarse_rules"]) - set(COARSE_RULES))
+    if bad_rules:
+        raise TrainConfigError(f"data.coarse_rules: unknown rules {bad_rules}; known: {sorted(COARSE_RULES)}")
+    needed = [*PKU_FINE_FILES, PKU_POS_FILE, MSR_FILE]
+    missing = [f for f in needed if not (Path(data_cfg["dir"]) / f).is_file()]
+    if missing:
+        raise TrainConfigError(f"data.dir={data_cfg['dir']}: missing {missing} (see ../shared/data/PROVENANCE.md)")
+    encoder = str(cfg["encoder"]["pretrained"])
+    if (encoder.startswith(("/", ".")) or Path(encoder).parent != Path(".")) and not Path(encoder).is_dir():
+        raise TrainConfigError(f"encoder.pretrained={encoder}: folder not found (train it with "
+                               "`duihua train pretrain`, or use encoder=hf encoder.pretrained=NAME)")
+
+
 def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    check_config(cfg)
     t0 = time.time()
     set_seed(cfg["seed"])
     data_cfg = cfg["data"]
@@ -98,9 +129,6 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     views = load_views(data_cfg["dir"], data_cfg["coarse_rules"], data_cfg["dev_percent"], data_cfg["msr_dev_lines"])
     rng = random.Random(cfg["seed"])
     weights = {k: v for k, v in dict(data_cfg["views"]).items() if v}
-    unknown = set(weights) - set(views)
-    if unknown:
-        raise ValueError(f"data.views: unknown views {sorted(unknown)}; known: {sorted(views)}")
     limit = data_cfg.get("max_examples")
     train_views = {k: (rng.sample(views[k][0], min(limit, len(views[k][0]))) if limit else views[k][0])
                    for k in weights}

@@ -13,7 +13,7 @@ from transformers import BertConfig, BertModel
 
 from models.segmenter.charmap import model_view
 from models.segmenter.corpus import COARSE_RULES, coarse_view, load_views, parse_pos_line
-from models.segmenter.decoding import is_valid, transition_matrix, viterbi
+from models.segmenter.decoding import decode, is_valid, transition_matrix, viterbi
 from models.segmenter.features import (
     B,
     BigramVocab,
@@ -125,6 +125,16 @@ def test_viterbi_always_returns_a_valid_segmentation_even_when_argmax_is_not():
     assert argmax_invalid > 10  # the test is meaningful: raw argmax breaks the grammar often
     for i, path in enumerate(viterbi(scores, lengths)):
         assert len(path) == int(lengths[i]) and is_valid(path)
+
+
+def test_decode_equals_viterbi_and_takes_the_argmax_shortcut_only_when_valid():
+    gen = torch.Generator().manual_seed(2)
+    scores = torch.log_softmax(torch.randn(200, 12, 4, generator=gen) * 4, dim=-1)
+    lengths = torch.randint(0, 13, (200,), generator=gen)
+    assert decode(scores, lengths) == viterbi(scores, lengths)
+    confident = torch.full((1, 4, 4), -9.0)
+    confident[0, [0, 1, 2, 3], [B, E, S, S]] = 0.0  # argmax B E S S is valid
+    assert decode(confident, torch.tensor([4])) == [[B, E, S, S]]
 
 
 def test_transition_matrix_allows_exactly_the_bmes_grammar():

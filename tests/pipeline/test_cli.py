@@ -102,3 +102,15 @@ def test_console_script_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"duihua: error: {bad}:1: not valid JSON (Expecting property name enclosed in " \
                                   "double quotes)"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("data.coarse_rules=[nope]", "unknown rules ['nope']"),
+    ("data.dir=/nonexistent", "missing"),
+    ("encoder.pretrained=/nonexistent/encoder", "folder not found"),
+    ("data.views.msr=0 data.views.pku_fine=0 data.views.pku_coarse=0", "nothing to train on"),
+])
+def test_train_segmenter_config_mistakes_are_one_line_errors(override, message, capsys):
+    assert main(["train", "segmenter", *override.split()]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
