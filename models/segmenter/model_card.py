@@ -20,28 +20,44 @@ def dev_table(dev: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _relative(path: str, root: str | None) -> str:
+    """Repository-relative paths in the card, so it reads the same on every machine."""
+    if root and Path(path).is_absolute():
+        try:
+            return str(Path(path).resolve().relative_to(Path(root).resolve()))
+        except ValueError:
+            return path
+    return path
+
+
 def write_model_card(folder: Path, cfg: Mapping[str, Any], result: Mapping[str, Any], extra: str = "") -> None:
     model, trainer, data = cfg["model"], cfg["trainer"], cfg["data"]
+    encoder = _relative(str(cfg["encoder"]["pretrained"]), cfg.get("paths", {}).get("root"))
+    head_lr = trainer.get("head_learning_rate") or trainer["learning_rate"]
     size_mb = sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 1e6
     views = ", ".join(f"{k} ×{v}" for k, v in dict(data["views"]).items())
     text = f"""# duihua segmenter
 
 One B/M/E/S tagger for two segmentation standards: the input starts with `[FINE]` (PKU standard) or
 `[COARSE]` (MSR standard). Encoder: the lowest {model.get('encoder_layers') or 'all'} layers of
-`{cfg['encoder']['pretrained']}`; character-bigram embeddings ({result['bigrams']:,} bigrams × {model['bigram_dim']})
+`{encoder}`; character-bigram embeddings ({result['bigrams']:,} bigrams × {model['bigram_dim']})
 fused with the encoder output; {model['mha_heads']}-head self-attention layer; MLP decoder; auxiliary granularity
-classifier on [CLS] (loss weight {model['aux_weight']}); Viterbi decoding over the B/M/E/S grammar.
+classifier on [CLS] (loss weight {model['aux_weight']}); decoding that always yields a valid B/M/E/S
+sequence (the argmax where it is valid, Viterbi over the allowed transitions elsewhere).
 
 | | |
 |---|---|
 | weights | fp16 safetensors, {size_mb:.1f} MB |
 | data | `../shared/data/cws`: {views}; {result['train_examples']:,} training examples, {result['train_chars']:,} characters per epoch |
 | coarse view rules | {', '.join(data['coarse_rules'])} (`models/segmenter/corpus.py`) |
-| optimisation | {result['steps']:,} steps, batch {trainer['per_device_train_batch_size']}, lr {trainer['learning_rate']}, {trainer.get('lr_scheduler_type', 'linear')} decay, {trainer.get('num_train_epochs')} epochs |
+| optimisation | {result['steps']:,} steps, batch {trainer['per_device_train_batch_size']}, lr {trainer['learning_rate']} (encoder) / {head_lr} (bigrams and head), warmup {trainer.get('warmup_steps', 0)}, {trainer.get('lr_scheduler_type', 'linear')} decay, {trainer.get('num_train_epochs')} epochs, bf16 autocast on CPU: {bool(trainer.get('cpu_bf16'))} |
 | seed | {cfg['seed']} |
 | wall time | {result['wall_s'] / 60:.1f} min in all, {result['train_runtime_s'] / 60:.1f} min training (2 CPU cores) |
 
-## Dev scores (exported fp16 checkpoint, scored like `duihua eval segment`; OOV = not in the training words)
+## Dev scores
+
+Exported fp16 checkpoint, scored like `duihua eval segment`; OOV = gold words not in the training words.
+chars/s here was measured at the end of training; `bench/segment.py` measures speed properly.
 
 {dev_table(result['dev'])}
 

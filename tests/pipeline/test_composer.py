@@ -23,7 +23,7 @@ def test_stage_order_is_checked_before_running():
 
 @pytest.mark.parametrize("override, message", [
     ("nokey=1", "nokey"),
-    ("segmenter=nope", "available: jieba, none"),
+    ("segmenter=nope", "available: jieba, neural, none"),
     ("lexicons=[nope]", "lexicons/nope"),
     ("runtime.max_chars=abc", "runtime.max_chars"),
     ("segmenter.granularities=[medium]", "segmenter.granularities"),
