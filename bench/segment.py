@@ -1,4 +1,4 @@
-"""Segmentation: duihua (fine and coarse, fp32 and the shipped precision) vs jieba, pkuseg and THULAC.
+"""Segmentation: duihua (fine and coarse; torch fp32/bf16, ONNX fp32/int8) vs jieba, pkuseg and THULAC.
 
 All systems segment the same texts in the same run:
 
@@ -118,9 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint = Path(args.checkpoint or Path(cfg.paths.checkpoints) / "segmenter")
     shipped = resolve_precision("auto")
     systems: dict[str, tuple[Cut, Cut]] = {}  # name -> (fine-side cut, coarse-side cut)
-    for precision in dict.fromkeys(["fp32", shipped]):
-        seg = Segmenter.from_pretrained(checkpoint, precision=precision)
-        systems[f"duihua {precision}"] = (duihua_cut(seg, "fine"), duihua_cut(seg, "coarse"))
+    runtimes = [("torch", p) for p in dict.fromkeys(["fp32", shipped])] + [("onnx", "fp32"), ("onnx-int8", "fp32")]
+    for backend, precision in runtimes:
+        seg = Segmenter.from_pretrained(checkpoint, backend=backend, cache_dir=cfg.paths.cache, precision=precision)
+        name = f"duihua {precision}" if backend == "torch" else f"duihua {backend}"
+        systems[name] = (duihua_cut(seg, "fine"), duihua_cut(seg, "coarse"))
     for name, cut in peers().items():
         systems[name] = (cut, cut)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,8 +26,9 @@ class RuntimeConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    backend: str = "torch"
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"  # neural stages: eager torch or ONNX Runtime
     device: str = "cpu"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # torch backend: bf16 autocast where native
     batch_size: int = Field(32, gt=0)
     max_chars: int = Field(2000, gt=0)
     seed: int = 0  # for stages that sample (generation); each keeps its own generator, never the global one

@@ -14,14 +14,33 @@ from pathlib import Path
 
 import torch
 
+from models.common.onnx import BACKENDS, OnnxRunner, cached_model, export
 from models.common.precision import resolve_precision
 from models.segmenter.charmap import model_view
 from models.segmenter.decoding import decode
 from models.segmenter.features import GRANULARITY_IDS, BigramVocab, CharIds, collate, encode_example, tags_to_spans
-from models.segmenter.modeling import CONFIG_FILE, SegmenterModel
+from models.segmenter.modeling import CONFIG_FILE, WEIGHTS_FILE, SegmenterModel
 from models.tokenization import load_tokenizer
 
 BREAKS = set("。！？；，!?;,、：:")
+MODEL_INPUTS = ("input_ids", "attention_mask", "bigram_left", "bigram_right")
+
+
+class _LogitsOnly(torch.nn.Module):
+    """The segmenter as ``inputs -> logits``, the signature an ONNX graph needs."""
+
+    def __init__(self, model: SegmenterModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, bigram_left, bigram_right):  # noqa: ANN001, ANN201
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, bigram_left=bigram_left,
+                          bigram_right=bigram_right)["logits"]
+
+
+def export_segmenter(model: SegmenterModel, path: Path) -> None:
+    example = {k: torch.ones((2, 8), dtype=torch.long) for k in MODEL_INPUTS}
+    export(_LogitsOnly(model), example, ["logits"], path)
 
 
 def windows(n: int, size: int, chars: Sequence[str]) -> list[tuple[int, int]]:
@@ -41,22 +60,40 @@ class Segmenter:
     """A loaded checkpoint. ``segment(texts, "fine")`` -> per text, a list of ``(start, end)`` word spans."""
 
     def __init__(self, model: SegmenterModel, char_ids: CharIds, bigram_vocab: BigramVocab,
-                 precision: str = "fp32", device: str = "cpu", batch_chars: int = 4096) -> None:
+                 precision: str = "fp32", device: str = "cpu", batch_chars: int = 4096,
+                 onnx: OnnxRunner | None = None) -> None:
         precision = resolve_precision(precision, device)
         self.model = model.to(device).eval()
         self.char_ids, self.bigram_vocab = char_ids, bigram_vocab
         self.precision, self.device, self.batch_chars = precision, device, batch_chars
+        self.onnx = onnx  # when set, forward passes run in ONNX Runtime instead of torch
         # [CLS] [G] ... [SEP] must fit the position embeddings
         self.max_chars = model.encoder_config.max_position_embeddings - 3
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, **kwargs) -> Segmenter:  # noqa: ANN003
+    def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
+                        **kwargs) -> Segmenter:  # noqa: ANN003
+        """Load a checkpoint folder; ``backend=onnx|onnx-int8`` exports it to ``cache_dir`` on first use."""
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{folder}: not a segmenter checkpoint (no {CONFIG_FILE}); "
                                     "train one with `duihua train segmenter`")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         tokenizer = load_tokenizer(folder)
-        return cls(SegmenterModel.load(folder), CharIds.from_tokenizer(tokenizer), BigramVocab.load(folder), **kwargs)
+        model = SegmenterModel.load(folder)
+        runner = None
+        if backend != "torch":
+            files = [folder / CONFIG_FILE, folder / WEIGHTS_FILE]
+            runner = OnnxRunner(cached_model(backend, files, cache_dir, lambda path: export_segmenter(model, path)))
+        return cls(model, CharIds.from_tokenizer(tokenizer), BigramVocab.load(folder), onnx=runner, **kwargs)
+
+    def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        inputs = {k: v for k, v in batch.items() if k in MODEL_INPUTS}
+        if self.onnx is not None:
+            return self.onnx(inputs)
+        with self._autocast():
+            return self.model(**{k: v.to(self.device) for k, v in inputs.items()})["logits"]
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "bf16":
@@ -80,8 +117,7 @@ class Segmenter:
             chunk = [order[k] for k in range(i, j)]
             batch = collate([encode_example(sequences[k], granularity, self.char_ids, self.bigram_vocab)
                              for k in chunk])
-            with self._autocast():
-                logits = self.model(**{k: v.to(self.device) for k, v in batch.items() if k != "granularity"})["logits"]
+            logits = self._logits(batch)
             log_probs = torch.log_softmax(logits[:, 2:-1].float(), dim=-1).cpu()  # characters only
             lengths = torch.tensor([len(sequences[k]) for k in chunk])
             for k, path in zip(chunk, decode(log_probs, lengths), strict=True):

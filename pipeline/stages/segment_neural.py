@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
+from models.common.onnx import BACKENDS
 from models.common.precision import resolve_precision
 from models.segmenter.inference import Segmenter
 from models.segmenter.modeling import WEIGHTS_FILE
@@ -20,10 +21,12 @@ from pipeline.schema import GRANULARITIES, Granularity, PipelineResult, Token
 
 
 @lru_cache(maxsize=4)
-def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, mtime_ns: int) -> Segmenter:
+def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, backend: str, cache_dir: str,
+          mtime_ns: int) -> Segmenter:
     """Pipelines built on the same checkpoint share one loaded model (inference is read-only); the weights'
     modification time is part of the key, so a retrained checkpoint is picked up."""
-    return Segmenter.from_pretrained(checkpoint, precision=precision, device=device, batch_chars=batch_chars)
+    return Segmenter.from_pretrained(checkpoint, backend=backend, cache_dir=cache_dir, precision=precision,
+                                     device=device, batch_chars=batch_chars)
 
 
 class NeuralSegmenter:
@@ -31,16 +34,23 @@ class NeuralSegmenter:
     writes: ClassVar[frozenset[str]] = frozenset({"sentences.tokens"})
 
     def __init__(self, checkpoint: str, granularities: Sequence[str] = GRANULARITIES, precision: str = "auto",
-                 device: str = "cpu", batch_chars: int = 4096) -> None:
+                 device: str = "cpu", batch_chars: int = 4096, backend: str = "torch",
+                 cache_dir: str = "~/.cache/duihua") -> None:
         bad = [g for g in granularities if g not in GRANULARITIES]
         if bad or not granularities:
             raise ConfigError(f"segmenter.granularities: expected a subset of {list(GRANULARITIES)}, got {bad}")
         self.granularities: tuple[Granularity, ...] = tuple(granularities)  # type: ignore[arg-type]
+        if backend not in BACKENDS:
+            raise ConfigError(f"runtime.backend: expected one of {list(BACKENDS)}, got {backend!r}")
+        try:
+            precision = resolve_precision(precision, device)
+        except ValueError as exc:
+            raise ConfigError(f"runtime.precision: {exc}") from exc
         folder = Path(checkpoint).resolve()
         try:
             mtime = (folder / WEIGHTS_FILE).stat().st_mtime_ns if (folder / WEIGHTS_FILE).is_file() else 0
-            self.model = _load(folder, resolve_precision(precision, device), device, batch_chars, mtime)
-        except (FileNotFoundError, ValueError) as exc:
+            self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
+        except FileNotFoundError as exc:
             raise ConfigError(f"segmenter.checkpoint: {exc}. Train one with `duihua train segmenter`, "
                               "or use segmenter=jieba") from exc
 

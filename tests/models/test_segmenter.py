@@ -277,3 +277,24 @@ def tiny_cws_data(tmp_path: Path) -> Path:
                  "我  喜欢  0个  苹果"]
     (root / "msr-slice" / "msr_train_slice.txt").write_text("\n".join(msr_lines) + "\n", encoding="utf-8")
     return tmp_path / "data"
+
+
+# ---------------------------------------------------------------- ONNX Runtime backends
+
+def test_onnx_backends_export_once_and_match_torch(tiny_segmenter_dir, tmp_path):
+    texts = ["明天北京天气怎么样", "我想听周杰伦的稻香", "hello 世界 2024年", ""]
+    reference = Segmenter.from_pretrained(tiny_segmenter_dir, precision="fp32")
+    batch = collate([encode_example(list("北京天气"), "fine", reference.char_ids, reference.bigram_vocab)])
+    expected = reference._logits(batch)
+    for backend in ("onnx", "onnx-int8"):
+        seg = Segmenter.from_pretrained(tiny_segmenter_dir, backend=backend, cache_dir=tmp_path)
+        got = seg._logits(batch)
+        assert got.shape == expected.shape
+        tolerance = 1e-4 if backend == "onnx" else 0.1  # int8 MatMuls round; fp32 ONNX is the same function
+        assert torch.allclose(got, expected, atol=tolerance)
+        for text, spans in zip(texts, seg.segment(texts, "coarse"), strict=True):
+            assert_partition(text, spans)
+    exported = sorted(p.name for p in (tmp_path / "onnx").rglob("*.onnx"))
+    assert exported == ["model.int8.onnx", "model.onnx"]  # one fp32 export shared by both backends
+    with pytest.raises(ValueError, match="backend"):
+        Segmenter.from_pretrained(tiny_segmenter_dir, backend="tensorrt")

@@ -60,3 +60,14 @@ def test_eval_segment_rejects_a_missing_checkpoint_folder(tmp_path, capsys):
     args = ["eval", "segment", "--data", str(DATA / "sighan_mini.txt"), "--checkpoint", str(tmp_path / "nope")]
     assert main(args) == 2
     assert "checkpoint folder not found" in capsys.readouterr().err
+
+
+def test_runtime_group_selects_the_onnx_backend_and_rejects_unknown_ones(tiny_segmenter_dir):
+    onnx_pipe = neural_pipe(tiny_segmenter_dir, "runtime=onnx-int8")
+    torch_pipe = neural_pipe(tiny_segmenter_dir)
+    assert onnx_pipe.stage("segmenter").model.onnx is not None
+    assert torch_pipe.stage("segmenter").model.onnx is None
+    with pytest.raises(ConfigError, match="runtime.backend"):
+        neural_pipe(tiny_segmenter_dir, "runtime.backend=tensorrt")
+    with pytest.raises(ConfigError, match="runtime.precision"):
+        neural_pipe(tiny_segmenter_dir, "runtime.precision=fp8")
