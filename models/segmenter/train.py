@@ -109,14 +109,14 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     bad_rules = sorted(set(data_cfg["coarse_rules"]) - set(COARSE_RULES))
     if bad_rules:
         raise TrainConfigError(f"data.coarse_rules: unknown rules {bad_rules}; known: {sorted(COARSE_RULES)}")
-    needed = [*PKU_FINE_FILES, PKU_POS_FILE, MSR_FILE]
-    missing = [f for f in needed if not (Path(data_cfg["dir"]) / f).is_file()]
-    if missing:
-        raise TrainConfigError(f"data.dir={data_cfg['dir']}: missing {missing} (see ../shared/data/PROVENANCE.md)")
     encoder = str(cfg["encoder"]["pretrained"])
     if (encoder.startswith(("/", ".")) or Path(encoder).parent != Path(".")) and not Path(encoder).is_dir():
         raise TrainConfigError(f"encoder.pretrained={encoder}: folder not found (train it with "
                                "`duihua train pretrain`, or use encoder=hf encoder.pretrained=NAME)")
+    needed = [*PKU_FINE_FILES, PKU_POS_FILE, MSR_FILE]
+    missing = [f for f in needed if not (Path(data_cfg["dir"]) / f).is_file()]
+    if missing:
+        raise TrainConfigError(f"data.dir={data_cfg['dir']}: missing {missing} (see ../shared/data/PROVENANCE.md)")
 
 
 def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
