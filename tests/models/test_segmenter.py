@@ -298,3 +298,21 @@ def test_onnx_backends_export_once_and_match_torch(tiny_segmenter_dir, tmp_path)
     assert exported == ["model.int8.onnx", "model.onnx"]  # one fp32 export shared by both backends
     with pytest.raises(ValueError, match="backend"):
         Segmenter.from_pretrained(tiny_segmenter_dir, backend="tensorrt")
+
+
+def test_segmenter_trains_on_a_hub_style_bert_with_its_own_tokenizer(tiny_cws_data, hub_style_checkpoint, tmp_path):
+    """`encoder=hf encoder.pretrained=NAME`: a WordPiece BERT gains [FINE]/[COARSE] and trains unchanged."""
+    from omegaconf import OmegaConf
+
+    from models.segmenter.train import train
+    from pipeline.config import load_config
+
+    overrides = ["encoder=hf", f"encoder.pretrained={hub_style_checkpoint}", f"data.dir={tiny_cws_data}",
+                 "data.dev_percent=50", "data.msr_dev_lines=2", "data.eval_examples=4", f"output_dir={tmp_path / 'o'}",
+                 f"work_dir={tmp_path / 'w'}", "bigrams.min_count=1", "model.bigram_dim=8", "model.mlp_dim=16",
+                 "model.mha_heads=2", "trainer.max_steps=2", "trainer.per_device_train_batch_size=4",
+                 "trainer.eval_steps=2", "trainer.save_steps=2", "trainer.cpu_bf16=false"]
+    train(OmegaConf.to_container(load_config("train/segmenter", overrides), resolve=True))
+    seg = Segmenter.from_pretrained(tmp_path / "o")
+    assert {"[FINE]", "[COARSE]"} <= set(seg.char_ids.vocab)
+    assert "".join(seg.cut("北京天气怎么样", "fine")) == "北京天气怎么样"
