@@ -34,6 +34,7 @@ def write_model_card(folder: Path, cfg: Mapping[str, Any], result: Mapping[str, 
     model, trainer, data = cfg["model"], cfg["trainer"], cfg["data"]
     encoder = _relative(str(cfg["encoder"]["pretrained"]), cfg.get("paths", {}).get("root"))
     head_lr = trainer.get("head_learning_rate") or trainer["learning_rate"]
+    mha = f"a {model['mha_heads']}-head self-attention layer" if model["mha_heads"] else "no extra self-attention layer"
     size_mb = sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 1e6
     views = ", ".join(f"{k} ×{v}" for k, v in dict(data["views"]).items())
     text = f"""# duihua segmenter
@@ -41,7 +42,7 @@ def write_model_card(folder: Path, cfg: Mapping[str, Any], result: Mapping[str, 
 One B/M/E/S tagger for two segmentation standards: the input starts with `[FINE]` (PKU standard) or
 `[COARSE]` (MSR standard). Encoder: the lowest {model.get('encoder_layers') or 'all'} layers of
 `{encoder}`; character-bigram embeddings ({result['bigrams']:,} bigrams × {model['bigram_dim']})
-fused with the encoder output; {model['mha_heads']}-head self-attention layer; MLP decoder; auxiliary granularity
+fused with the encoder output; {mha}; MLP decoder; auxiliary granularity
 classifier on [CLS] (loss weight {model['aux_weight']}); decoding that always yields a valid B/M/E/S
 sequence (the argmax where it is valid, Viterbi over the allowed transitions elsewhere).
 
