@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 Sentence = list[str]
-Tagged = list[tuple[str, str, int]]  # (word, POS, bracket group id or -1)
+TaggedWord = tuple[str, str, int]  # (word, POS, bracket group id or -1)
+Tagged = list[TaggedWord]
 
 PKU_FINE_FILES = ("cws/pku1998/pd199801_seg.txt", "cws/pku1998/pd199802_seg.txt")
 PKU_POS_FILE = "cws/pku1998/pd199801_pos.txt.gz"
@@ -60,50 +61,51 @@ def parse_pos_line(line: str) -> tuple[str, Tagged]:
     return doc_id, tagged
 
 
+def _merge_adjacent(tagged: Tagged, join: Callable[[TaggedWord, TaggedWord], tuple[str, int] | None]) -> Tagged:
+    """One left-to-right pass shared by the rules: where ``join(previous, current)`` returns ``(pos, group)``,
+    the current word is appended to the previous output word, which takes that POS and group; merged words
+    can keep growing (五十/m 万/m 元/q -> 五十万元)."""
+    out: Tagged = []
+    for cur in tagged:
+        merged = join(out[-1], cur) if out else None
+        if merged is None:
+            out.append(cur)
+        else:
+            out[-1] = (out[-1][0] + cur[0], *merged)
+    return out
+
+
 def merge_compounds(tagged: Tagged) -> Tagged:
     """[中央/n 人民/n 广播/vn 电台/n]nt -> 中央人民广播电台 (MSR keeps organisations and places whole)."""
-    out: Tagged = []
-    for word, pos, group in tagged:
-        if group >= 0 and out and out[-1][2] == group:
-            out[-1] = (out[-1][0] + word, "nt", group)
-        else:
-            out.append((word, pos, group))
-    return out
+    def join(prev: TaggedWord, cur: TaggedWord) -> tuple[str, int] | None:
+        return ("nt", cur[2]) if cur[2] >= 0 and prev[2] == cur[2] else None
+    return _merge_adjacent(tagged, join)
 
 
 def join_person_names(tagged: Tagged) -> Tagged:
     """江/nr 泽民/nr -> 江泽民: PKU splits surname and given name, MSR writes a name as one word."""
-    out: Tagged = []
-    for word, pos, group in tagged:
-        if pos == "nr" and out and out[-1][1] == "nr" and len(out[-1][0]) <= 2 and len(word) <= 2:
-            out[-1] = (out[-1][0] + word, "nr", -1)
-        else:
-            out.append((word, pos, group))
-    return out
+    def join(prev: TaggedWord, cur: TaggedWord) -> tuple[str, int] | None:
+        both_names = cur[1] == "nr" and prev[1] == "nr"
+        return ("nr", -1) if both_names and len(prev[0]) <= 2 and len(cur[0]) <= 2 else None
+    return _merge_adjacent(tagged, join)
 
 
 def merge_dates(tagged: Tagged) -> Tagged:
     """１２月/t ３１日/t -> １２月３１日: MSR keeps a date (or a clock time) as one word."""
-    out: Tagged = []
-    for word, pos, group in tagged:
-        if pos == "t" and _DATE_PART.match(word) and out and out[-1][1] == "t" and out[-1][0][-1] in _DATE_UNITS:
-            out[-1] = (out[-1][0] + word, "t", -1)
-        else:
-            out.append((word, pos, group))
-    return out
+    def join(prev: TaggedWord, cur: TaggedWord) -> tuple[str, int] | None:
+        date_part = cur[1] == "t" and _DATE_PART.match(cur[0])
+        return ("t", -1) if date_part and prev[1] == "t" and prev[0][-1] in _DATE_UNITS else None
+    return _merge_adjacent(tagged, join)
 
 
 def merge_number_units(tagged: Tagged) -> Tagged:
     """３/m 个/q -> ３个, 五十/m 万/m 元/q -> 五十万元: MSR writes a number with its measure word as one word."""
-    out: Tagged = []
-    for word, pos, group in tagged:
-        prev = out[-1] if out else None
-        numeral_next = pos == "q" or (pos == "m" and _NUMERAL.match(word))
-        if prev and prev[1] == "m" and _NUMERAL.match(prev[0]) and numeral_next:
-            out[-1] = (prev[0] + word, "m" if pos == "m" else "mq", -1)
-        else:
-            out.append((word, pos, group))
-    return out
+    def join(prev: TaggedWord, cur: TaggedWord) -> tuple[str, int] | None:
+        numeral_next = cur[1] == "q" or (cur[1] == "m" and _NUMERAL.match(cur[0]))
+        if prev[1] == "m" and _NUMERAL.match(prev[0]) and numeral_next:
+            return ("m" if cur[1] == "m" else "mq", -1)
+        return None
+    return _merge_adjacent(tagged, join)
 
 
 COARSE_RULES: dict[str, Callable[[Tagged], Tagged]] = {
