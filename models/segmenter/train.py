@@ -72,11 +72,17 @@ def cut_long(folded: list[list[str]], max_chars: int) -> list[list[list[str]]]:
     return pieces
 
 
-def encode_view(sentences: Sequence[list[str]], granularity: str, char_ids: CharIds, vocab: BigramVocab,
+def fold_sentences(sentences: Sequence[list[str]]) -> list[list[list[str]]]:
+    """Gold sentences in the model view: each word a list of folded characters, empty words dropped."""
+    return [[w for w in fold_words(words) if w] for words in sentences]
+
+
+def encode_view(folded: Sequence[list[list[str]]], granularity: str, char_ids: CharIds, vocab: BigramVocab,
                 max_chars: int) -> list[dict[str, Any]]:
+    """Encode folded sentences (``fold_sentences``), cut to ``max_chars`` at word boundaries."""
     out = []
-    for words in tqdm(sentences, desc=f"encode {granularity}", unit="sent", disable=None, mininterval=2):
-        for piece in cut_long([w for w in fold_words(words) if w], max_chars):
+    for words in tqdm(folded, desc=f"encode {granularity}", unit="sent", disable=None, mininterval=2):
+        for piece in cut_long(words, max_chars):
             chars = [c for w in piece for c in w]
             out.append(encode_example(chars, granularity, char_ids, vocab, bmes_tags(piece)))
     return out
@@ -136,18 +142,19 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
 
     encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
     char_ids = CharIds.from_tokenizer(tokenizer)
-    folded_train = [[c for w in fold_words(s) for c in w] for k in train_views for s in train_views[k]]
-    vocab = BigramVocab.build(folded_train, cfg["bigrams"]["min_count"], cfg["bigrams"]["max_size"])
+    folded_views = {k: fold_sentences(sentences) for k, sentences in train_views.items()}  # folded once
+    vocab = BigramVocab.build(([c for w in words for c in w] for folded in folded_views.values() for words in folded),
+                              cfg["bigrams"]["min_count"], cfg["bigrams"]["max_size"])
     max_chars = data_cfg["max_chars"]
     train_items: list[dict[str, Any]] = []
-    for k, sentences in train_views.items():
-        encoded = encode_view(sentences, VIEW_GRANULARITY[k], char_ids, vocab, max_chars)
+    for k, folded in folded_views.items():
+        encoded = encode_view(folded, VIEW_GRANULARITY[k], char_ids, vocab, max_chars)
         whole, frac = divmod(float(weights[k]), 1)
         train_items += encoded * int(whole) + rng.sample(encoded, round(frac * len(encoded)))
     eval_items: list[dict[str, Any]] = []
     for k, sentences in dev.items():
         sample = rng.sample(sentences, min(data_cfg["eval_examples"], len(sentences)))
-        eval_items += encode_view(sample, VIEW_GRANULARITY[k], char_ids, vocab, max_chars)
+        eval_items += encode_view(fold_sentences(sample), VIEW_GRANULARITY[k], char_ids, vocab, max_chars)
     stats = {"train_examples": len(train_items), "train_chars": int(sum(len(x["input_ids"]) - 3 for x in train_items)),
              "eval_examples": len(eval_items), "bigrams": len(vocab),
              **{f"{k}_train_sentences": len(v) for k, v in train_views.items()},
