@@ -32,10 +32,11 @@ from pathlib import Path
 import torch
 
 from models.common.precision import resolve_precision
-from models.segmenter.corpus import load_views
+from models.segmenter.corpus import COARSE_RULES, load_views
 from models.segmenter.inference import Segmenter
 from models.segmenter.scoring import score
 from pipeline.config import load_config
+from pipeline.evaluate.segment import read_gold
 from pipeline.report import print_report
 
 Cut = Callable[[list[str]], list[list[str]]]
@@ -46,26 +47,19 @@ def read_zx(path: Path) -> list[list[str]]:
             if line.strip()]
 
 
-def read_sighan(path: Path) -> list[list[str]]:
-    return [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def dev_sets(data: Path, robustness: bool) -> dict[str, tuple[list[list[str]], str]]:
     """name -> (gold sentences, the duihua granularity that targets it; 'both' for robustness sets)."""
-    views = load_views(data, ["compounds", "person_names", "dates", "number_units"])
+    views = load_views(data, list(COARSE_RULES))  # the shipped config uses every rule
     sets = {"PKU fine dev": (views["pku_fine"][1], "fine"), "MSR coarse dev": (views["msr"][1], "coarse"),
             "PKU coarse dev": (views["pku_coarse"][1], "coarse")}
     if robustness:
-        sets["SXU test"] = (read_sighan(data / "cws/sxu/test.txt"), "both")
+        sets["SXU test"] = (read_gold(data / "cws/sxu/test.txt"), "both")
         sets["Zhuxian test"] = (read_zx(data / "cws/zx/test.zhuxian.wordpos"), "both")
     return sets
 
 
 def duihua_cut(segmenter: Segmenter, granularity: str) -> Cut:
-    def cut(texts: list[str]) -> list[list[str]]:
-        return [[t[a:b] for a, b in spans] for t, spans in zip(texts, segmenter.segment(texts, granularity),
-                                                                   strict=True)]
-    return cut
+    return lambda texts: segmenter.words(texts, granularity)
 
 
 def peers() -> dict[str, Cut]:

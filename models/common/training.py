@@ -103,8 +103,8 @@ def training_arguments(output_dir: str | Path, trainer_cfg: Mapping[str, Any]) -
         kwargs.setdefault(key, value)
     if not torch.cuda.is_available():
         kwargs.setdefault("dataloader_pin_memory", False)  # pinned memory only speeds up host-to-GPU copies
-    if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        kwargs.setdefault("ddp_backend", "gloo")  # torchrun on CPU: NCCL needs GPUs
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            kwargs.setdefault("ddp_backend", "gloo")  # torchrun on CPU: NCCL needs GPUs
     return TrainingArguments(output_dir=str(output_dir), **kwargs)
 
 

@@ -109,10 +109,9 @@ class Segmenter:
         result: list[list[int]] = [[] for _ in sequences]
         i = 0
         while i < len(order):
-            longest = max(1, len(sequences[order[min(len(order) - 1, i)]]))
+            # sorted by length, so the j-th sequence sets the padded width of a batch ending at it
             j = i + 1
-            while j < len(order) and (j - i + 1) * max(longest, len(sequences[order[j]])) <= self.batch_chars:
-                longest = max(longest, len(sequences[order[j]]))
+            while j < len(order) and (j - i + 1) * max(1, len(sequences[order[j]])) <= self.batch_chars:
                 j += 1
             chunk = [order[k] for k in range(i, j)]
             batch = collate([encode_example(sequences[k], granularity, self.char_ids, self.bigram_vocab)
@@ -144,6 +143,10 @@ class Segmenter:
                 out[ti].append((start, spans[a + e - 1][1]))
         return out
 
+    def words(self, texts: Sequence[str], granularity: str = "fine") -> list[list[str]]:
+        """The words of each text (``segment`` with the spans sliced out)."""
+        return [[t[a:b] for a, b in spans] for t, spans in zip(texts, self.segment(texts, granularity), strict=True)]
+
     def cut(self, text: str, granularity: str = "fine") -> list[str]:
         """Convenience: the words of one text."""
-        return [text[s:e] for s, e in self.segment([text], granularity)[0]]
+        return self.words([text], granularity)[0]

@@ -23,16 +23,21 @@ from pipeline.text import normalize
 jieba.setLogLevel(logging.WARNING)
 
 
+def check_granularities(granularities: Sequence[str]) -> tuple[Granularity, ...]:
+    """``segmenter.granularities`` validated for every segmenter stage: a non-empty subset of coarse/fine."""
+    bad = [g for g in granularities if g not in GRANULARITIES]
+    if bad or not granularities:
+        raise ConfigError(f"segmenter.granularities: expected a subset of {list(GRANULARITIES)}, got {bad}")
+    return tuple(granularities)  # type: ignore[return-value]
+
+
 class JiebaSegmenter:
     reads: ClassVar[frozenset[str]] = frozenset({"sentences"})
     writes: ClassVar[frozenset[str]] = frozenset({"sentences.tokens"})
 
     def __init__(self, granularities: Sequence[str] = GRANULARITIES, hmm: bool = True,
                  fine_min_len: int = 3, user_dict: str | None = None) -> None:
-        bad = [g for g in granularities if g not in GRANULARITIES]
-        if bad or not granularities:
-            raise ConfigError(f"segmenter.granularities: expected a subset of {list(GRANULARITIES)}, got {bad}")
-        self.granularities: tuple[Granularity, ...] = tuple(granularities)  # type: ignore[arg-type]
+        self.granularities = check_granularities(granularities)
         self.hmm = hmm
         self.fine_min_len = fine_min_len  # shorter coarse tokens are never refined
         self._jieba = jieba.Tokenizer()

@@ -18,6 +18,7 @@ from models.segmenter.inference import Segmenter
 from models.segmenter.modeling import WEIGHTS_FILE
 from pipeline.errors import ConfigError
 from pipeline.schema import GRANULARITIES, Granularity, PipelineResult, Token
+from pipeline.stages.segment import check_granularities
 
 
 @lru_cache(maxsize=4)
@@ -36,10 +37,7 @@ class NeuralSegmenter:
     def __init__(self, checkpoint: str, granularities: Sequence[str] = GRANULARITIES, precision: str = "auto",
                  device: str = "cpu", batch_chars: int = 4096, backend: str = "torch",
                  cache_dir: str = "~/.cache/duihua") -> None:
-        bad = [g for g in granularities if g not in GRANULARITIES]
-        if bad or not granularities:
-            raise ConfigError(f"segmenter.granularities: expected a subset of {list(GRANULARITIES)}, got {bad}")
-        self.granularities: tuple[Granularity, ...] = tuple(granularities)  # type: ignore[arg-type]
+        self.granularities = check_granularities(granularities)
         if backend not in BACKENDS:
             raise ConfigError(f"runtime.backend: expected one of {list(BACKENDS)}, got {backend!r}")
         try:
