@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from models.segmenter.charmap import model_view
+from models.charmap import model_view
 from models.segmenter.corpus import COARSE_RULES, load_views
 from models.segmenter.scoring import score
 from pipeline.config import load_config

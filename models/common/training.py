@@ -36,6 +36,19 @@ from models.common.precision import cpu_supports_bf16
 log = logging.getLogger(__name__)
 
 
+class ListDataset(torch.utils.data.Dataset):
+    """Pre-encoded examples held in memory (the stages' corpora fit easily)."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.items[i]
+
+
 class JsonlMetricsCallback(TrainerCallback):
     """Append each log record, with wall time since start, to ``<output_dir>/metrics.jsonl`` (rank 0 only)."""
 
@@ -153,4 +166,5 @@ def run_training(
     return trainer, {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
 
 
-__all__ = ["JsonlMetricsCallback", "find_resume_checkpoint", "run_training", "set_seed", "training_arguments"]
+__all__ = ["JsonlMetricsCallback", "ListDataset", "find_resume_checkpoint", "run_training", "set_seed",
+           "training_arguments"]

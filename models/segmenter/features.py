@@ -8,59 +8,20 @@ form a word); the vocabulary holds the ``max_size`` most frequent training bigra
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+
+from models.common.bigrams import BOS, EOS, PAD_ID, UNK_ID, BigramVocab, bigrams
 
 TAGS = ("B", "M", "E", "S")
 B, M, E, S = range(4)
 GRANULARITY_IDS = {"fine": 0, "coarse": 1}
 GRANULARITY_TOKENS = {"fine": "[FINE]", "coarse": "[COARSE]"}
-BOS, EOS = "<s>", "</s>"
-PAD_ID, UNK_ID = 0, 1
 IGNORE = -100
-
-
-def bigrams(chars: Sequence[str]) -> list[str]:
-    """The n+1 bigrams of a sequence: ``<s>c1``, ``c1c2``, …, ``cn</s>``; left(i) = [i], right(i) = [i+1]."""
-    padded = [BOS, *chars, EOS]
-    return [a + b for a, b in zip(padded, padded[1:], strict=False)]
-
-
-class BigramVocab:
-    """Bigram string -> id (0 = padding, 1 = unknown), saved as one bigram per line."""
-
-    FILE = "bigrams.txt"
-
-    def __init__(self, items: Sequence[str]) -> None:
-        self.items = list(items)
-        self.index = {b: i + 2 for i, b in enumerate(self.items)}
-
-    def __len__(self) -> int:
-        return len(self.items) + 2
-
-    @classmethod
-    def build(cls, sequences: Iterable[Sequence[str]], min_count: int, max_size: int) -> BigramVocab:
-        counts: Counter[str] = Counter()
-        for chars in sequences:
-            counts.update(bigrams(chars))
-        kept = [b for b, n in counts.items() if n >= min_count]
-        kept.sort(key=lambda b: (-counts[b], b))  # deterministic: frequency, then code points
-        return cls(kept[:max_size])
-
-    def encode(self, chars: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.fromiter((self.index.get(b, UNK_ID) for b in bigrams(chars)), dtype=np.int32, count=len(chars) + 1)
-        return ids[:-1], ids[1:]
-
-    def save(self, folder: str | Path) -> None:
-        Path(folder, self.FILE).write_text("".join(b + "\n" for b in self.items), encoding="utf-8")
-
-    @classmethod
-    def load(cls, folder: str | Path) -> BigramVocab:
-        return cls(Path(folder, cls.FILE).read_text(encoding="utf-8").splitlines())
+__all__ = ["BOS", "EOS", "PAD_ID", "UNK_ID", "BigramVocab", "CharIds", "bigrams", "bmes_tags", "collate",
+           "encode_example", "tags_to_spans"]
 
 
 def bmes_tags(words: Sequence[Sequence[str]]) -> list[int]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from models.charmap import model_view
 from models.common.onnx import BACKENDS, OnnxRunner, cached_model, export
 from models.common.precision import resolve_precision
-from models.segmenter.charmap import model_view
 from models.segmenter.decoding import decode
 from models.segmenter.features import GRANULARITY_IDS, BigramVocab, CharIds, collate, encode_example, tags_to_spans
 from models.segmenter.modeling import CONFIG_FILE, WEIGHTS_FILE, SegmenterModel

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from models.common.cards import relative_path
+
 DEV_NAMES = {"pku_fine": "PKU fine (held-out January documents)", "msr": "MSR coarse (last 870 lines of the slice)",
              "pku_coarse": "PKU coarse view (held-out January documents)"}
 
@@ -20,19 +22,9 @@ def dev_table(dev: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _relative(path: str, root: str | None) -> str:
-    """Repository-relative paths in the card, so it reads the same on every machine."""
-    if root and Path(path).is_absolute():
-        try:
-            return str(Path(path).resolve().relative_to(Path(root).resolve()))
-        except ValueError:
-            return path
-    return path
-
-
 def write_model_card(folder: Path, cfg: Mapping[str, Any], result: Mapping[str, Any], extra: str = "") -> None:
     model, trainer, data = cfg["model"], cfg["trainer"], cfg["data"]
-    encoder = _relative(str(cfg["encoder"]["pretrained"]), cfg.get("paths", {}).get("root"))
+    encoder = relative_path(str(cfg["encoder"]["pretrained"]), cfg.get("paths", {}).get("root"))
     head_lr = trainer.get("head_learning_rate") or trainer["learning_rate"]
     mha = f"a {model['mha_heads']}-head self-attention layer" if model["mha_heads"] else "no extra self-attention layer"
     size_mb = sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 1e6

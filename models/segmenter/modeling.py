@@ -16,19 +16,19 @@ task and the lower layers carry most of it (measured in the model card's ablatio
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import BertConfig, BertModel
 
+from models.common.persistence import WEIGHTS_FILE, SavableModel
+from models.encoder.modeling import copy_encoder_weights, truncated_config
+
 CONFIG_FILE = "segmenter.json"  # not config.json: AutoTokenizer would read it as an HF model config
-WEIGHTS_FILE = "model.safetensors"
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "HeadConfig", "SegmenterModel", "SelfAttention", "build_model"]
 
 
 class SelfAttention(nn.Module):
@@ -63,7 +63,11 @@ class HeadConfig:
     n_tags: int = 4
 
 
-class SegmenterModel(nn.Module):
+class SegmenterModel(SavableModel, nn.Module):
+    CONFIG_FILE = CONFIG_FILE
+    MODEL_TYPE = "duihua-segmenter"
+    HEAD_CONFIG = HeadConfig
+
     def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
         super().__init__()
         self.encoder_config, self.head_config = encoder_config, head
@@ -102,39 +106,10 @@ class SegmenterModel(nn.Module):
             out["loss"] = loss
         return out
 
-    # ------------------------------------------------------------ persistence
-
-    def save(self, folder: str | Path, fp16: bool = True) -> None:
-        """``config.json`` (encoder + head) and ``model.safetensors`` (fp16 by default: half the bytes)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        config = {"model_type": "duihua-segmenter", "encoder": self.encoder_config.to_dict(),
-                  "head": asdict(self.head_config)}
-        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=1), encoding="utf-8")
-        state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous()
-                 for k, v in self.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE))
-
-    @classmethod
-    def load(cls, folder: str | Path) -> SegmenterModel:
-        folder = Path(folder)
-        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-        model = cls(BertConfig(**config["encoder"]), HeadConfig(**config["head"]))
-        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
-        model.load_state_dict(state)
-        return model.eval()
-
 
 def build_model(encoder: BertModel, encoder_layers: int | None, head: Mapping[str, Any], n_bigrams: int
                 ) -> SegmenterModel:
     """A segmenter initialised from a pre-trained encoder, keeping its lowest ``encoder_layers`` layers."""
-    config = BertConfig(**encoder.config.to_dict())
-    if encoder_layers:
-        config.num_hidden_layers = min(encoder_layers, config.num_hidden_layers)
-    model = SegmenterModel(config, HeadConfig(n_bigrams=n_bigrams, **dict(head)))
-    state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
-    missing, unexpected = model.encoder.load_state_dict(state, strict=False)
-    unexpected = [k for k in unexpected if not k.startswith("encoder.layer.")]  # the truncated upper layers
-    if missing or unexpected:
-        raise ValueError(f"encoder weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model = SegmenterModel(truncated_config(encoder, encoder_layers), HeadConfig(n_bigrams=n_bigrams, **dict(head)))
+    copy_encoder_weights(model.encoder, encoder)
     return model

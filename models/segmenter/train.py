@@ -22,14 +22,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from models.charmap import fold_words
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune
-from models.common.training import run_training, set_seed
+from models.common.training import ListDataset, run_training, set_seed
 from models.encoder.modeling import load_encoder
-from models.segmenter.charmap import fold_words
 from models.segmenter.corpus import (
     COARSE_RULES,
     MSR_FILE,
@@ -45,17 +44,6 @@ from models.segmenter.scoring import score
 
 log = logging.getLogger(__name__)
 VIEW_GRANULARITY = {"pku_fine": "fine", "pku_coarse": "coarse", "msr": "coarse"}
-
-
-class ListDataset(Dataset):
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.items[i]
 
 
 def cut_long(folded: list[list[str]], max_chars: int) -> list[list[list[str]]]:

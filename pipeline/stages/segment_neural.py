@@ -12,12 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
-from models.common.onnx import BACKENDS
-from models.common.precision import resolve_precision
 from models.segmenter.inference import Segmenter
-from models.segmenter.modeling import WEIGHTS_FILE
 from pipeline.errors import ConfigError
 from pipeline.schema import GRANULARITIES, Granularity, PipelineResult, Token
+from pipeline.stages.runtime_checks import resolve_runtime, weights_mtime
 from pipeline.stages.segment import check_granularities
 
 
@@ -38,15 +36,10 @@ class NeuralSegmenter:
                  device: str = "cpu", batch_chars: int = 4096, backend: str = "torch",
                  cache_dir: str = "~/.cache/duihua") -> None:
         self.granularities = check_granularities(granularities)
-        if backend not in BACKENDS:
-            raise ConfigError(f"runtime.backend: expected one of {list(BACKENDS)}, got {backend!r}")
-        try:
-            precision = resolve_precision(precision, device)
-        except ValueError as exc:
-            raise ConfigError(f"runtime.precision: {exc}") from exc
+        precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
         try:
-            mtime = (folder / WEIGHTS_FILE).stat().st_mtime_ns if (folder / WEIGHTS_FILE).is_file() else 0
+            mtime = weights_mtime(folder)
             self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
         except FileNotFoundError as exc:
             raise ConfigError(f"segmenter.checkpoint: {exc}. Train one with `duihua train segmenter`, "

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from models.segmenter.charmap import model_view
+from models.charmap import model_view
 from models.segmenter.corpus import COARSE_RULES, coarse_view, load_views, parse_pos_line
 from models.segmenter.decoding import decode, is_valid, transition_matrix, viterbi
 from models.segmenter.features import (

@@ -1,0 +1,57 @@
+"""Character bigrams: the cheapest strong lexical feature for Chinese tagging tasks (a lookup, no FLOPs).
+
+For character i the left bigram is c(i-1)c(i) and the right bigram c(i)c(i+1), with ``<s>``/``</s>`` at the
+ends. The vocabulary holds the ``max_size`` most frequent training bigrams seen ``min_count`` times; it is
+saved next to the checkpoint as one bigram per line. Used by the segmenter (does c(i)c(i+1) form a word?) and
+the splitter (does 吗我 straddle two requests?).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+BOS, EOS = "<s>", "</s>"
+PAD_ID, UNK_ID = 0, 1
+
+
+def bigrams(chars: Sequence[str]) -> list[str]:
+    """The n+1 bigrams of a sequence: ``<s>c1``, ``c1c2``, …, ``cn</s>``; left(i) = [i], right(i) = [i+1]."""
+    padded = [BOS, *chars, EOS]
+    return [a + b for a, b in zip(padded, padded[1:], strict=False)]
+
+
+class BigramVocab:
+    """Bigram string -> id (0 = padding, 1 = unknown), saved as one bigram per line."""
+
+    FILE = "bigrams.txt"
+
+    def __init__(self, items: Sequence[str]) -> None:
+        self.items = list(items)
+        self.index = {b: i + 2 for i, b in enumerate(self.items)}
+
+    def __len__(self) -> int:
+        return len(self.items) + 2
+
+    @classmethod
+    def build(cls, sequences: Iterable[Sequence[str]], min_count: int, max_size: int) -> BigramVocab:
+        counts: Counter[str] = Counter()
+        for chars in sequences:
+            counts.update(bigrams(chars))
+        kept = [b for b, n in counts.items() if n >= min_count]
+        kept.sort(key=lambda b: (-counts[b], b))  # deterministic: frequency, then code points
+        return cls(kept[:max_size])
+
+    def encode(self, chars: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.fromiter((self.index.get(b, UNK_ID) for b in bigrams(chars)), dtype=np.int32, count=len(chars) + 1)
+        return ids[:-1], ids[1:]
+
+    def save(self, folder: str | Path) -> None:
+        Path(folder, self.FILE).write_text("".join(b + "\n" for b in self.items), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> BigramVocab:
+        return cls(Path(folder, cls.FILE).read_text(encoding="utf-8").splitlines())
