@@ -20,13 +20,16 @@ OVERRIDE_RE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.\-/@]*=")
 # Stages that can be trained / evaluated, filled in as their issues land: name -> "module:function".
 # A trainer takes the composed conf/train/<stage>.yaml as a plain dict and returns its final metrics.
 TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train",
-                             "segmenter": "models.segmenter.train:train"}
+                             "segmenter": "models.segmenter.train:train",
+                             "splitter": "models.splitter.train:train",
+                             "splitter-distill": "models.splitter.distill:distill"}
 EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
                               "segmenter": "pipeline.evaluate.segment:evaluate",
                               "splitter": "pipeline.evaluate.split:evaluate"}
 # `duihua eval <stage> --checkpoint DIR`: the overrides that point the stage at DIR
-CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.checkpoint={d}"]}
-KNOWN_STAGES = ("pretrain", "splitter", "segmenter", "slots", "intent", "reply")
+CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.checkpoint={d}"],
+                     "splitter": lambda d: ["splitter=neural", f"splitter.checkpoint={d}"]}
+KNOWN_STAGES = ("pretrain", "splitter", "splitter-distill", "segmenter", "slots", "intent", "reply")
 STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
 log = logging.getLogger("duihua")
 

@@ -31,7 +31,9 @@ def mini_lexicons(tmp_path: Path) -> dict[str, Path]:
 
 
 def mini_overrides(dirs: dict[str, Path], *extra: str) -> list[str]:
-    return ["lexicons=[]", f"lexicons.extra_dirs=[{','.join(str(p) for p in dirs.values())}]", *extra]
+    """Mini lexicons only, and the rule splitter: these tests are about slots, not about where sentences end."""
+    return ["lexicons=[]", f"lexicons.extra_dirs=[{','.join(str(p) for p in dirs.values())}]", "splitter=punct",
+            *extra]
 
 
 @pytest.fixture
@@ -62,4 +64,27 @@ def tiny_segmenter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.save(out)
     tokenizer.save_pretrained(str(out))
     vocab.save(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_splitter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained, tiny splitter checkpoint in the shipped format (for wiring tests, not for quality)."""
+    import torch
+    from transformers import BertConfig
+
+    from models.common.bigrams import BigramVocab
+    from models.splitter.modeling import HeadConfig, SplitterModel
+    from models.tokenization import build_tokenizer, build_vocab, count_chars
+
+    lines = (DATA / "pretrain_tiny.txt").read_text(encoding="utf-8").splitlines()
+    tokenizer = build_tokenizer(build_vocab(count_chars(lines), min_count=1))
+    vocab = BigramVocab.build([list("".join(line.split())) for line in lines], min_count=1, max_size=500)
+    torch.manual_seed(0)
+    encoder = BertConfig(vocab_size=len(tokenizer), num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)
+    out = tmp_path_factory.mktemp("splitter")
+    SplitterModel(encoder, HeadConfig(n_bigrams=len(vocab), bigram_dim=8, mlp_dim=16)).save(out)
+    tokenizer.save_pretrained(str(out))
+    vocab.save(out)  # the shipped splitter uses bigram features, so the wiring tests do too
     return out

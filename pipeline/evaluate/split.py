@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import json
 import time
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
+from models.splitter.scoring import gold_boundaries, score
+from models.splitter.synth import strip_punct
 from pipeline.errors import InputError
 from pipeline.report import print_report
 from pipeline.runtime import Pipeline
 from pipeline.schema import PipelineResult, Query
-
-
-def strip_punct(text: str) -> str:
-    return "".join(ch for ch in text if not ch.isspace() and not unicodedata.category(ch).startswith("P"))
 
 
 def read_records(path: Path) -> list[list[str]]:
@@ -44,25 +41,6 @@ def read_records(path: Path) -> list[list[str]]:
     if not records:
         raise InputError(f"{path}: no records with text")
     return records
-
-
-def gold_boundaries(sentences: Sequence[str]) -> set[int]:
-    out, pos = set(), 0
-    for s in sentences[:-1]:
-        pos += len(s)
-        out.add(pos)
-    return out
-
-
-def score(gold: list[set[int]], pred: list[set[int]]) -> dict[str, float]:
-    tp = sum(len(g & p) for g, p in zip(gold, pred, strict=True))
-    n_pred, n_gold = sum(map(len, pred)), sum(map(len, gold))
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    exact = sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold)
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "exact": round(exact, 4), "gold_boundaries": n_gold, "predicted_boundaries": n_pred}
 
 
 def evaluate(data: Path, overrides: Sequence[str]) -> int:

@@ -114,3 +114,22 @@ def test_train_segmenter_config_mistakes_are_one_line_errors(override, message, 
     assert main(["train", "segmenter", *override.split()]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("stage", "override", "message"), [
+    ("splitter", "+data.mix.nope=1", "unknown sources ['nope']"),
+    ("splitter", "data.dir=/nonexistent", "missing"),
+    ("splitter", "threshold=1.5", "threshold must be in (0, 1)"),
+    ("splitter", "data.max_chars=400", "at most 250"),
+    ("splitter", "data.mix.requests=0 data.mix.dialogue=0 data.mix.turns=0 data.mix.chat=0 data.mix.news=0",
+     "nothing to train on"),
+    ("splitter-distill", "encoder.pretrained=/nonexistent/encoder", "folder not found"),
+    ("splitter-distill", "distill.teachers=[{seed:1}]", "at least 2 teachers"),
+])
+def test_train_splitter_config_mistakes_are_one_line_errors(stage, override, message, capsys, tmp_path):
+    # outputs go to tmp_path: if a check ever stopped firing, the run must not overwrite shipped checkpoints
+    safe = [f"output_dir={tmp_path}/out", f"work_dir={tmp_path}/work", f"dev_dir={tmp_path}/dev",
+            "data.train_examples=32", "trainer.max_steps=1"]
+    assert main(["train", stage, *safe, *override.split()]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -1,0 +1,1 @@
+"""Semantic sentence splitting of unpunctuated ASR text: a per-character boundary tagger, distilled."""

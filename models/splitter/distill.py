@@ -1,0 +1,121 @@
+"""``duihua train splitter-distill``: teachers -> ensemble soft labels -> a smaller student.
+
+1. Train each teacher in ``distill.teachers`` (its own seed and depth; each sees its own synthetic sample)
+   into ``distill.teachers_dir/t<i>``. A teacher already there (``train_result.json`` written) is reused, so
+   a killed run resumes where it stopped.
+2. Average the teachers' boundary probabilities (``SplitterEnsemble``) over the student's data: the
+   training sample plus ``distill.extra_examples`` further synthetic joins. Averaging smooths each teacher's
+   idiosyncratic errors, and the soft targets say *how* sure a boundary is, which hard 0/1 labels cannot.
+3. Train the student (``model.encoder_layers``, fewer than the teachers) on
+   ``soft_weight * BCE(soft) + (1 - soft_weight) * BCE(hard)`` into ``output_dir``.
+4. Score every teacher, the ensemble and the student on the same dev sets, same run, same machine; the table
+   goes into the student's model card and ``train_result.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from models.common.errors import TrainConfigError
+from models.splitter.features import boundary_labels
+from models.splitter.inference import Splitter, SplitterEnsemble
+from models.splitter.modeling import WEIGHTS_FILE
+from models.splitter.synth import Example
+from models.splitter.train import check_config, dev_scores, prepare, sample, summary, train_model
+
+log = logging.getLogger(__name__)
+RESULT_FILE = "train_result.json"
+
+
+def teacher_config(cfg: Mapping[str, Any], spec: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """The student's config with a teacher's seed and depth, and its own folders."""
+    out = copy.deepcopy(dict(cfg))
+    out["seed"] = int(spec["seed"])
+    out["model"] = {**out["model"], "encoder_layers": spec.get("encoder_layers")}
+    out["model"]["head"] = {**out["model"]["head"], "soft_weight": 0.0}
+    out["trainer"] = {**out["trainer"], **dict(cfg["distill"].get("teacher_trainer") or {})}
+    out["output_dir"] = str(Path(cfg["distill"]["teachers_dir"]) / f"t{index}")
+    out["work_dir"] = str(Path(cfg["work_dir"]) / f"teacher-t{index}")
+    return out
+
+
+def soft_labels(ensemble: SplitterEnsemble, examples: Sequence[Example], batch: int = 2048) -> list[list[float]]:
+    """The ensemble's mean boundary probability per model character (the last one is never labelled)."""
+    out: list[list[float]] = []
+    for i in tqdm(range(0, len(examples), batch), desc="soft labels", unit="batch", disable=None):
+        chars = [boundary_labels(ex)[0] for ex in examples[i:i + batch]]
+        out += ensemble.probabilities(chars)
+    return out
+
+
+def cached_soft_labels(path: Path, ensemble: SplitterEnsemble, examples: Sequence[Example],
+                       key: str) -> list[list[float]]:
+    """Soft labels are the slow part of a resumed run; keep them next to the student's Trainer checkpoints."""
+    if path.is_file():
+        saved = torch.load(path, weights_only=False)
+        if saved.get("key") == key:
+            return saved["labels"]
+    labels = soft_labels(ensemble, examples)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"key": key, "labels": labels}, path)
+    return labels
+
+
+def distill(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    spec = cfg["distill"]
+    if len(spec["teachers"]) < 2:
+        raise TrainConfigError("distill.teachers: an ensemble needs at least 2 teachers")
+    check_config(cfg)
+    t0 = time.time()
+    data = cfg["data"]
+    train_groups, sets = prepare(cfg)
+    eval_examples = sets["mixed"][: data["eval_examples"]]
+
+    teachers, teacher_stats = [], []
+    for i, teacher_spec in enumerate(spec["teachers"]):
+        tcfg = teacher_config(cfg, teacher_spec, i)
+        folder = Path(tcfg["output_dir"])
+        if (folder / RESULT_FILE).is_file():
+            log.warning("teacher t%d: reusing %s", i, folder)
+            stats = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
+        else:
+            examples = sample(cfg, train_groups, data["train_examples"], tcfg["seed"])
+            _, stats = train_model(tcfg, examples, eval_examples, folder, Path(tcfg["work_dir"]), callbacks=callbacks)
+            (folder / RESULT_FILE).write_text(json.dumps(stats, indent=1), encoding="utf-8")
+        teachers.append(Splitter.from_pretrained(folder, threshold=cfg["threshold"], precision="auto"))
+        teacher_stats.append(stats)
+    ensemble = SplitterEnsemble(teachers, threshold=cfg["threshold"])
+
+    examples = sample(cfg, train_groups, data["train_examples"], cfg["seed"])
+    examples += sample(cfg, train_groups, spec["extra_examples"], cfg["seed"] + 1)
+    weights = [Path(spec["teachers_dir"]) / f"t{i}" / WEIGHTS_FILE for i in range(len(teachers))]
+    key = f"{cfg['seed']}-{len(examples)}-{[w.stat().st_mtime_ns for w in weights]}"  # retrained teachers: relabel
+    soft = cached_soft_labels(Path(cfg["work_dir"]) / "soft_labels.pt", ensemble, examples, key)
+    output_dir = Path(cfg["output_dir"])
+    student, stats = train_model(cfg, examples, eval_examples, output_dir, Path(cfg["work_dir"]) / "student",
+                                 soft=soft, callbacks=callbacks)
+
+    # the comparison: fp32 torch for everyone, so the speed ratio is the models' and not the runtime's
+    for t in teachers:
+        t.precision = "fp32"
+    comparison = {f"teacher t{i}": dev_scores(t, sets) for i, t in enumerate(teachers)}
+    comparison["ensemble"] = dev_scores(ensemble, sets)
+    comparison["student"] = dev_scores(student, sets)
+    result = {"dev": comparison["student"], "comparison": comparison, **stats,
+              "teachers": [{"seed": s["seed"], "layers": st.get("layers"), "train_runtime_s": st.get("train_runtime_s")}
+                           for s, st in zip(spec["teachers"], teacher_stats, strict=True)],
+              "wall_s": round(time.time() - t0, 1)}
+    (output_dir / RESULT_FILE).write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    from models.splitter.model_card import write_model_card
+
+    write_model_card(output_dir, cfg, result)
+    return summary(result)

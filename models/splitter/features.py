@@ -1,0 +1,101 @@
+"""Model inputs for the splitter: ``[CLS] c1 … cn [SEP]`` and one boundary label per character.
+
+The model sees what ASR produces: no punctuation and no spaces. Characters come from ``models.charmap``
+(width-normalised; digit and Latin runs folded to one symbol, so ``26度`` and ``qq`` are single inputs),
+with punctuation dropped; each keeps its span in the original text, so boundaries map back exactly.
+
+Optional bigram ids (``models.common.bigrams``) give the classifier the lexical cues of a gap directly
+(吗我, 样帮: an ending particle before a request verb).
+
+Label of character i: 1 if a sentence ends after it, 0 if not; the last character is not labelled (the end of
+the input always ends a sentence). Distillation adds ``soft_labels``: the teachers' mean probability per
+character, in the same layout.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from models.charmap import model_view
+from models.common.bigrams import BigramVocab
+
+IGNORE = -100.0
+
+
+def is_punct(piece: str) -> bool:
+    return all(unicodedata.category(ch).startswith("P") for ch in piece)
+
+
+def splitter_view(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Folded characters of ``text`` without punctuation and whitespace, with their spans in ``text``."""
+    chars, spans = model_view(text)
+    keep = [i for i, c in enumerate(chars) if not is_punct(c)]
+    return [chars[i] for i in keep], [spans[i] for i in keep]
+
+
+def boundary_labels(sentences: Sequence[str]) -> tuple[list[str], list[float]]:
+    """Model characters of the joined (already unpunctuated) sentences and their 0/1 labels."""
+    text = "".join(sentences)
+    ends, pos = set(), 0
+    for s in sentences[:-1]:
+        pos += len(s)
+        ends.add(pos)
+    chars, spans = splitter_view(text)
+    labels = [1.0 if end in ends else 0.0 for _, end in spans]
+    if labels:
+        labels[-1] = IGNORE
+    return chars, labels
+
+
+class CharIds:
+    """Model characters -> encoder vocabulary ids."""
+
+    def __init__(self, vocab: Mapping[str, int], unk_id: int, cls_id: int, sep_id: int) -> None:
+        self.vocab, self.unk, self.cls, self.sep = dict(vocab), unk_id, cls_id, sep_id
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> CharIds:  # noqa: ANN001 - any HF tokenizer
+        return cls(tokenizer.get_vocab(), tokenizer.unk_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id)
+
+    def encode(self, chars: Sequence[str]) -> np.ndarray:
+        return np.asarray([self.cls, *(self.vocab.get(c, self.unk) for c in chars), self.sep], dtype=np.int32)
+
+
+def encode_example(chars: Sequence[str], char_ids: CharIds, labels: Sequence[float] | None = None,
+                   soft_labels: Sequence[float] | None = None, bigram_vocab: BigramVocab | None = None
+                   ) -> dict[str, np.ndarray]:
+    ex = {"input_ids": char_ids.encode(chars)}
+    if bigram_vocab is not None:  # padded at [CLS] and [SEP] so they align with input_ids
+        pad = np.zeros(1, dtype=np.int32)
+        left, right = bigram_vocab.encode(chars)
+        ex["bigram_left"], ex["bigram_right"] = np.concatenate([pad, left, pad]), np.concatenate([pad, right, pad])
+    for key, values in (("labels", labels), ("soft_labels", soft_labels)):
+        if values is not None:
+            ex[key] = np.asarray([IGNORE, *values, IGNORE], dtype=np.float32)
+    return ex
+
+
+def collate(batch: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """Pad to the longest example: ids with [PAD] = 0, labels with ``IGNORE``."""
+    width = max(len(ex["input_ids"]) for ex in batch)
+    n = len(batch)
+    out = {"input_ids": torch.zeros((n, width), dtype=torch.long),
+           "attention_mask": torch.zeros((n, width), dtype=torch.long)}
+    label_keys = [k for k in ("labels", "soft_labels") if k in batch[0]]
+    id_keys = ["input_ids", *(k for k in ("bigram_left", "bigram_right") if k in batch[0])]
+    for k in id_keys[1:]:
+        out[k] = torch.zeros((n, width), dtype=torch.long)
+    for k in label_keys:
+        out[k] = torch.full((n, width), IGNORE, dtype=torch.float32)
+    for i, ex in enumerate(batch):
+        m = len(ex["input_ids"])
+        for k in id_keys:
+            out[k][i, :m] = torch.from_numpy(np.asarray(ex[k], dtype=np.int64))
+        out["attention_mask"][i, :m] = 1
+        for k in label_keys:
+            out[k][i, :m] = torch.from_numpy(ex[k])
+    return out

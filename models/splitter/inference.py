@@ -1,0 +1,179 @@
+"""Split raw text into sentences with a trained boundary tagger (or an ensemble of them).
+
+Order of work for one text: sentence-final punctuation cuts directly (``spans.punct_cuts``); each piece
+between those cuts is reduced to the model view (no punctuation, no spaces, folded digits/Latin) and tagged;
+a character whose boundary probability reaches ``threshold`` ends a sentence. The cut lands after any
+closing punctuation that follows the character (你好，| 我想听歌), so sentences concatenate back to the input
+and keep their own commas. Pieces longer than the model's positions are tagged in overlapping windows, each
+boundary taken from the window where it sits furthest from an edge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from models.common.bigrams import BigramVocab
+from models.common.onnx import BACKENDS, OnnxRunner, cached_model, export
+from models.common.precision import resolve_precision
+from models.splitter.features import CharIds, collate, encode_example, splitter_view
+from models.splitter.modeling import CONFIG_FILE, WEIGHTS_FILE, SplitterModel
+from models.splitter.spans import TERMINATORS, extend_over_closing, punct_cuts, spans_from_cuts
+from models.tokenization import load_tokenizer
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "bigram_left", "bigram_right")
+
+
+class _LogitsOnly(torch.nn.Module):
+    """The splitter as ``inputs -> logits``, the signature an ONNX graph needs."""
+
+    def __init__(self, model: SplitterModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, bigram_left=None, bigram_right=None):  # noqa: ANN001, ANN201
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, bigram_left=bigram_left,
+                          bigram_right=bigram_right)["logits"]
+
+
+def windows(n: int, size: int, margin: int) -> list[tuple[int, int, int, int]]:
+    """``(start, end, keep_start, keep_end)``: windows of ``size`` overlapping by ``2 * margin``; each
+    position is kept from exactly one window, the one where it is at least ``margin`` from an inner edge."""
+    if n <= size:
+        return [(0, n, 0, n)]
+    margin = min(margin, size // 4)  # small models (few positions) still advance by half a window
+    step = size - 2 * margin
+    out, start = [], 0
+    while True:
+        end = min(start + size, n)
+        keep_start = 0 if start == 0 else start + margin
+        keep_end = n if end == n else end - margin
+        out.append((start, end, keep_start, keep_end))
+        if end == n:
+            return out
+        start += step
+
+
+class BoundaryTagger:
+    """Text-level splitting on top of ``probabilities`` (per-character boundary probabilities)."""
+
+    max_chars: int = 254
+    threshold: float = 0.5
+    terminators: str = TERMINATORS
+    margin: int = 32
+
+    def probabilities(self, sequences: Sequence[Sequence[str]]) -> list[list[float]]:
+        raise NotImplementedError
+
+    def long_probabilities(self, sequences: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Like ``probabilities`` for sequences of any length (overlapping windows, one batch for all)."""
+        pieces = [(k, w) for k, seq in enumerate(sequences) for w in windows(len(seq), self.max_chars, self.margin)]
+        probs = self.probabilities([sequences[k][w[0]:w[1]] for k, w in pieces])
+        out: list[list[float]] = [[] for _ in sequences]
+        for (k, (start, _, keep_start, keep_end)), p in zip(pieces, probs, strict=True):
+            out[k] += p[keep_start - start:keep_end - start]
+        return out
+
+    def cuts(self, texts: Sequence[str]) -> list[list[int]]:
+        """Sentence-end offsets per text (punctuation cuts and model cuts, without the text end)."""
+        pieces: list[tuple[int, int, int]] = []  # (text index, piece start, piece end)
+        result: list[list[int]] = []
+        for ti, text in enumerate(texts):
+            bounds = punct_cuts(text, self.terminators)
+            result.append([c for c in bounds if c < len(text)])
+            starts = [0, *bounds]
+            pieces += [(ti, a, b) for a, b in zip(starts, [*bounds, len(text)], strict=True) if b > a]
+        views = [splitter_view(texts[ti][a:b]) for ti, a, b in pieces]
+        probs = self.long_probabilities([chars for chars, _ in views])
+        for (ti, a, _), (_, spans), p in zip(pieces, views, probs, strict=True):
+            for i in range(len(spans) - 1):
+                if p[i] >= self.threshold:
+                    result[ti].append(extend_over_closing(texts[ti], a + spans[i][1], a + spans[i + 1][0]))
+        return [sorted(set(r)) for r in result]
+
+    def split(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Sentence spans ``(start, end)`` per text; trimmed, content-free fragments dropped."""
+        return [spans_from_cuts(t, c) for t, c in zip(texts, self.cuts(texts), strict=True)]
+
+    def sentences(self, text: str) -> list[str]:
+        """Convenience: the sentences of one text."""
+        return [text[a:b] for a, b in self.split([text])[0]]
+
+
+class Splitter(BoundaryTagger):
+    """A loaded splitter checkpoint."""
+
+    def __init__(self, model: SplitterModel, char_ids: CharIds, threshold: float = 0.5, precision: str = "fp32",
+                 device: str = "cpu", batch_chars: int = 8192, onnx: OnnxRunner | None = None,
+                 bigram_vocab: BigramVocab | None = None) -> None:
+        self.model = model.to(device).eval()
+        self.char_ids, self.threshold, self.bigram_vocab = char_ids, threshold, bigram_vocab
+        self.precision, self.device, self.batch_chars = resolve_precision(precision, device), device, batch_chars
+        self.onnx = onnx
+        self.max_chars = model.encoder_config.max_position_embeddings - 2  # [CLS] ... [SEP]
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
+                        **kwargs) -> Splitter:  # noqa: ANN003
+        folder = Path(folder)
+        if not (folder / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{folder}: not a splitter checkpoint (no {CONFIG_FILE}); "
+                                    "train one with `duihua train splitter-distill`")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        model = SplitterModel.load(folder)
+        vocab = BigramVocab.load(folder) if model.head_config.bigram_dim else None
+        runner = None
+        if backend != "torch":
+            names = MODEL_INPUTS if vocab is not None else MODEL_INPUTS[:2]
+            example = {k: torch.ones((2, 8), dtype=torch.long) for k in names}
+            path = cached_model(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
+                                lambda p: export(_LogitsOnly(model), example, ["logits"], p))
+            runner = OnnxRunner(path)
+        return cls(model, CharIds.from_tokenizer(load_tokenizer(folder)), onnx=runner, bigram_vocab=vocab, **kwargs)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
+            return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @torch.inference_mode()
+    def probabilities(self, sequences: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Boundary probability per character, for sequences of at most ``max_chars``; batched by length."""
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        out: list[list[float]] = [[] for _ in sequences]
+        i = 0
+        while i < len(order):
+            j = i + 1
+            while j < len(order) and (j - i + 1) * max(1, len(sequences[order[j]])) <= self.batch_chars:
+                j += 1
+            chunk = [order[k] for k in range(i, j)]
+            batch = collate([encode_example(sequences[k], self.char_ids, bigram_vocab=self.bigram_vocab)
+                             for k in chunk])
+            if self.onnx is not None:
+                logits = self.onnx(batch)
+            else:
+                with self._autocast():
+                    logits = self.model(**{k: v.to(self.device) for k, v in batch.items()})["logits"]
+            probs = torch.sigmoid(logits.float()).cpu()
+            for row, k in enumerate(chunk):
+                out[k] = probs[row, 1:1 + len(sequences[k])].tolist()
+            i = j
+        return out
+
+
+class SplitterEnsemble(BoundaryTagger):
+    """Several splitters whose boundary probabilities are averaged (the distillation teacher)."""
+
+    def __init__(self, members: Sequence[Splitter], threshold: float = 0.5) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members, self.threshold = list(members), threshold
+        self.max_chars = min(m.max_chars for m in members)
+
+    def probabilities(self, sequences: Sequence[Sequence[str]]) -> list[list[float]]:
+        per_member = [m.probabilities(sequences) for m in self.members]
+        return [[sum(vals) / len(vals) for vals in zip(*rows, strict=True)] for rows in zip(*per_member, strict=True)]

@@ -1,0 +1,83 @@
+"""The boundary tagger: does a sentence end after this character?
+
+    [CLS] c1..cn [SEP] -> BERT (the lowest ``encoder_layers`` layers of the shared encoder) -> H
+    H = LayerNorm(W [H; left/right bigram embeddings])   (``bigram_dim: 0`` drops the bigrams)
+    logit_i = MLP([h_i; h_i+1])        both sides of the gap between character i and i+1
+
+Why the pair: a boundary is a property of a gap, not of a character; giving the classifier the states on
+both sides lets it see "怎么样 | 我想" directly instead of hoping one side encodes the other.
+
+Loss: binary cross-entropy on the 0/1 labels; with ``soft_labels`` (distillation) it is
+``soft_weight * BCE(soft) + (1 - soft_weight) * BCE(hard)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from models.common.persistence import WEIGHTS_FILE, SavableModel
+from models.encoder.modeling import copy_encoder_weights, truncated_config
+
+CONFIG_FILE = "splitter.json"
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "HeadConfig", "SplitterModel", "build_model"]
+
+
+@dataclass
+class HeadConfig:
+    n_bigrams: int = 0         # bigram vocabulary size (set from the data)
+    bigram_dim: int = 0        # 0: no bigram features
+    mlp_dim: int = 256
+    dropout: float = 0.1
+    soft_weight: float = 0.5   # distillation: weight of the teachers' soft labels against the hard labels
+
+
+class SplitterModel(SavableModel, nn.Module):
+    CONFIG_FILE = CONFIG_FILE
+    MODEL_TYPE = "duihua-splitter"
+    HEAD_CONFIG = HeadConfig
+
+    def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
+        super().__init__()
+        self.encoder_config, self.head_config = encoder_config, head
+        self.encoder = BertModel(encoder_config, add_pooling_layer=False)
+        d = encoder_config.hidden_size
+        if head.bigram_dim:
+            self.bigram = nn.Embedding(head.n_bigrams, head.bigram_dim, padding_idx=0)
+            self.fuse = nn.Linear(d + 2 * head.bigram_dim, d)
+            self.fuse_norm = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(head.dropout)
+        self.head = nn.Sequential(nn.Linear(2 * d, head.mlp_dim), nn.GELU(), nn.Dropout(head.dropout),
+                                  nn.Linear(head.mlp_dim, 1))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, bigram_left: torch.Tensor | None = None,
+                bigram_right: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                soft_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.head_config.bigram_dim:
+            grams = torch.cat([self.bigram(bigram_left), self.bigram(bigram_right)], dim=-1)
+            h = self.fuse_norm(self.fuse(torch.cat([h, grams], dim=-1)))
+        h = self.dropout(h)
+        nxt = torch.cat([h[:, 1:], h[:, -1:]], dim=1)  # h_{i+1}; the last position is [SEP] or padding anyway
+        logits = self.head(torch.cat([h, nxt], dim=-1)).squeeze(-1)
+        out = {"logits": logits}
+        if labels is not None:
+            mask = labels >= 0
+            x = logits.float()[mask]
+            loss = nn.functional.binary_cross_entropy_with_logits(x, labels[mask])
+            if soft_labels is not None and self.head_config.soft_weight:
+                w = self.head_config.soft_weight
+                soft = nn.functional.binary_cross_entropy_with_logits(x, soft_labels[mask].clamp(0, 1))
+                loss = w * soft + (1 - w) * loss
+            out["loss"] = loss
+        return out
+
+
+def build_model(encoder: BertModel, encoder_layers: int | None, head: HeadConfig) -> SplitterModel:
+    """A splitter initialised from a pre-trained encoder, keeping its lowest ``encoder_layers`` layers."""
+    model = SplitterModel(truncated_config(encoder, encoder_layers), head)
+    copy_encoder_weights(model.encoder, encoder)
+    return model

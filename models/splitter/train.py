@@ -1,0 +1,191 @@
+"""``duihua train splitter``: train one boundary tagger (a teacher, or a student when soft labels are given).
+
+Steps: read the sources grouped by dialogue/document and split them by group (``sources.py``) -> synthesise
+``data.train_examples`` unpunctuated joins (``synth.py``) -> model view + 0/1 boundary labels -> the lowest
+``model.encoder_layers`` layers of the pre-trained encoder with the gap classifier -> ``run_training`` (HF
+Trainer: length-grouped batches, checkpoints, resume after a kill) -> the exported fp16 model scored on the
+fixed dev sets (written to ``dev_dir`` as ``duihua eval split`` files) -> model card.
+
+The dev sets are drawn from dev groups only, with a fixed seed independent of ``seed`` (every model, teacher
+or student, is scored on the same records):
+
+* ``requests``: 1–4 SMP dev requests joined (SMP2017 ``develop.jsonl`` plus 10 % of SMP2019 texts);
+* ``dialogue``: every dev CrossWOZ turn that holds at least two sentences;
+* ``mixed``: the training mix of all four sources.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from models.common.bigrams import BigramVocab
+from models.common.errors import TrainConfigError
+from models.common.finetune import apply_finetune
+from models.common.training import ListDataset, run_training, set_seed
+from models.encoder.modeling import load_encoder
+from models.splitter.features import CharIds, boundary_labels, collate, encode_example
+from models.splitter.inference import BoundaryTagger, Splitter
+from models.splitter.modeling import HeadConfig, build_model
+from models.splitter.scoring import gold_boundaries, score
+from models.splitter.sources import Group, load_sources, missing_files
+from models.splitter.synth import MAKERS, Example, multi_sentence_blocks, synthesize
+
+log = logging.getLogger(__name__)
+DEV_SEED = 20261122  # fixed: every model is scored on the same dev records
+
+
+def check_config(cfg: Mapping[str, Any]) -> None:
+    """Fail in a second, before data loading, on what a user can get wrong."""
+    data = cfg["data"]
+    unknown = sorted(set(data["mix"]) - set(MAKERS))
+    if unknown:
+        raise TrainConfigError(f"data.mix: unknown sources {unknown}; known: {list(MAKERS)}")
+    if not any(data["mix"].values()):
+        raise TrainConfigError("data.mix: every source has weight 0, nothing to train on")
+    if not 0 < float(cfg["threshold"]) < 1:
+        raise TrainConfigError(f"threshold must be in (0, 1), got {cfg['threshold']}")
+    if int(data["max_chars"]) > 250:
+        raise TrainConfigError(f"data.max_chars={data['max_chars']}: at most 250 (the encoder has 256 positions)")
+    encoder = str(cfg["encoder"]["pretrained"])
+    if (encoder.startswith(("/", ".")) or Path(encoder).parent != Path(".")) and not Path(encoder).is_dir():
+        raise TrainConfigError(f"encoder.pretrained={encoder}: folder not found (train it with "
+                               "`duihua train pretrain`, or use encoder=hf encoder.pretrained=NAME)")
+    missing = missing_files(data["dir"])
+    if missing:
+        raise TrainConfigError(f"data.dir={data['dir']}: missing {missing} (see ../shared/data/PROVENANCE.md)")
+
+
+def counts(data: Mapping[str, Any]) -> dict[str, dict[int, float]]:
+    return {source: {int(k): float(v) for k, v in dict(c).items()} for source, c in dict(data["counts"]).items()}
+
+
+def load_groups(data: Mapping[str, Any]) -> tuple[dict[str, list[Group]], dict[str, list[Group]]]:
+    sources = load_sources(data["dir"], data["dev_percent"])
+    return {k: v[0] for k, v in sources.items()}, {k: v[1] for k, v in sources.items()}
+
+
+def dev_sets(dev_groups: Mapping[str, list[Group]], data: Mapping[str, Any]) -> dict[str, list[Example]]:
+    n, max_chars, c = data["dev_examples"], data["max_chars"], counts(data)
+    return {
+        "requests": synthesize(dev_groups, {"requests": 1}, c, n, DEV_SEED, max_chars),
+        "dialogue": multi_sentence_blocks(dev_groups["dialogue"], max_chars),
+        "mixed": synthesize(dev_groups, dict(data["mix"]), c, n, DEV_SEED + 1, max_chars),
+    }
+
+
+def write_dev_sets(sets: Mapping[str, list[Example]], folder: Path) -> None:
+    """The dev sets as ``duihua eval split`` files, so any checkpoint can be scored on them later."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, records in sets.items():
+        lines = [json.dumps({"sentences": r}, ensure_ascii=False) for r in records]
+        (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def encode(examples: Sequence[Example], char_ids: CharIds, vocab: BigramVocab | None,
+           soft: Sequence[Sequence[float]] | None = None, desc: str = "encode") -> list[dict[str, Any]]:
+    out = []
+    for i, ex in enumerate(tqdm(examples, desc=desc, unit="ex", disable=None, mininterval=2)):
+        chars, labels = boundary_labels(ex)
+        out.append(encode_example(chars, char_ids, labels, None if soft is None else soft[i], vocab))
+    return out
+
+
+def dev_scores(tagger: BoundaryTagger, sets: Mapping[str, list[Example]]) -> dict[str, dict[str, Any]]:
+    """Each dev set scored as ``duihua eval split`` scores it, with chars/s of the whole pass."""
+    results = {}
+    for name, records in sets.items():
+        texts = ["".join(r) for r in records]
+        t0 = time.perf_counter()
+        cuts = tagger.cuts(texts)
+        elapsed = time.perf_counter() - t0
+        pred = [{c for c in cs if c < len(t)} for cs, t in zip(cuts, texts, strict=True)]
+        results[name] = {**score([gold_boundaries(r) for r in records], pred), "records": len(records),
+                         "chars_per_s": round(sum(map(len, texts)) / elapsed) if elapsed else None}
+    return results
+
+
+def train_model(cfg: Mapping[str, Any], train_examples: Sequence[Example], eval_examples: Sequence[Example],
+                output_dir: Path, work_dir: Path, soft: Sequence[Sequence[float]] | None = None,
+                callbacks: Sequence[Any] = ()) -> tuple[Splitter, dict[str, Any]]:
+    """Train one splitter into ``output_dir`` (fp16 weights + tokenizer); returns it loaded back, and stats."""
+    set_seed(cfg["seed"])
+    t0 = time.time()
+    encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
+    char_ids = CharIds.from_tokenizer(tokenizer)
+    head = HeadConfig(**cfg["model"]["head"])
+    vocab = None
+    if head.bigram_dim:
+        bigram_cfg = cfg["model"]["bigrams"]
+        vocab = BigramVocab.build((boundary_labels(ex)[0] for ex in train_examples), bigram_cfg["min_count"],
+                                  bigram_cfg["max_size"])
+        head.n_bigrams = len(vocab)
+    train_items = encode(train_examples, char_ids, vocab, soft, desc="encode train")
+    eval_items = encode(eval_examples, char_ids, vocab, desc="encode eval")
+    model = build_model(encoder, cfg["model"].get("encoder_layers"), head)
+    del encoder
+    finetune = cfg.get("finetune") or {}
+    params = apply_finetune(model, model.encoder, finetune.get("method", "full"), finetune.get("freeze_layers", 0))
+    log.warning("splitter %s: %d layers, parameters %s", output_dir.name, model.encoder_config.num_hidden_layers,
+                params)
+    trainer, metrics = run_training(model, ListDataset(train_items), ListDataset(eval_items), collate, work_dir,
+                                    cfg["trainer"], callbacks=callbacks)
+    runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r),
+                   time.time() - t0)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    trainer.model.save(output_dir)
+    tokenizer.save_pretrained(str(output_dir))
+    if vocab is not None:
+        vocab.save(output_dir)
+    curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in trainer.state.log_history]
+    (output_dir / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
+    stats = {"layers": model.encoder_config.num_hidden_layers, "parameters": params.get("total", params),
+             "train_examples": len(train_items), "train_chars": int(sum(len(x["input_ids"]) - 2 for x in train_items)),
+             "steps": trainer.state.global_step, "eval_loss": metrics.get("eval_loss"),
+             "train_runtime_s": round(float(runtime), 1), "soft_labels": soft is not None}
+    return Splitter.from_pretrained(output_dir, threshold=cfg["threshold"]), stats
+
+
+def prepare(cfg: Mapping[str, Any]) -> tuple[dict[str, list[Group]], dict[str, list[Example]]]:
+    """Training groups and the fixed dev sets (also written to ``dev_dir``)."""
+    train_groups, dev_groups = load_groups(cfg["data"])
+    sets = dev_sets(dev_groups, cfg["data"])
+    write_dev_sets(sets, Path(cfg["dev_dir"]))
+    return train_groups, sets
+
+
+def sample(cfg: Mapping[str, Any], groups: Mapping[str, list[Group]], n: int, seed: int) -> list[Example]:
+    """``n`` synthetic training joins in the configured mix."""
+    data = cfg["data"]
+    return synthesize(groups, dict(data["mix"]), counts(data), n, seed, data["max_chars"],
+                      list(data.get("connectives") or []), float(data.get("connective_p", 0.0)))
+
+
+def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """``duihua train splitter``: one model on hard labels, written to ``output_dir`` with a model card."""
+    check_config(cfg)
+    t0 = time.time()
+    data = cfg["data"]
+    train_groups, sets = prepare(cfg)
+    examples = sample(cfg, train_groups, data["train_examples"], cfg["seed"])
+    output_dir = Path(cfg["output_dir"])
+    splitter, stats = train_model(cfg, examples, sets["mixed"][: data["eval_examples"]], output_dir,
+                                  Path(cfg["work_dir"]), callbacks=callbacks)
+    result = {"dev": dev_scores(splitter, sets), **stats, "wall_s": round(time.time() - t0, 1)}
+    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    from models.splitter.model_card import write_model_card
+
+    write_model_card(output_dir, cfg, result)
+    return summary(result)
+
+
+def summary(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat metrics the CLI prints: F1 per dev set and the scalars."""
+    flat = {f"{name}_f1": m["f1"] for name, m in result["dev"].items()}
+    return {**flat, **{k: v for k, v in result.items() if not isinstance(v, dict | list)}}

@@ -1,0 +1,56 @@
+"""``splitter=neural``: the distilled boundary tagger (``models/splitter``) as a pipeline stage.
+
+Sentence-final punctuation cuts directly; the model cuts inside unpunctuated runs (ASR output). All texts
+of a batch go through the model together, so a batch of queries costs a few batched forward passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import ClassVar
+
+from models.splitter.inference import Splitter
+from models.splitter.spans import TERMINATORS
+from pipeline.errors import ConfigError
+from pipeline.schema import PipelineResult, Sentence
+from pipeline.stages.runtime_checks import resolve_runtime, weights_mtime
+
+
+@lru_cache(maxsize=4)
+def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, backend: str, cache_dir: str,
+          mtime_ns: int) -> Splitter:
+    """Pipelines on the same checkpoint share one loaded model; the weights' mtime in the key picks up a
+    retrained checkpoint."""
+    return Splitter.from_pretrained(checkpoint, backend=backend, cache_dir=cache_dir, precision=precision,
+                                    device=device, batch_chars=batch_chars)
+
+
+class NeuralSentenceSplitter:
+    reads: ClassVar[frozenset[str]] = frozenset({"query"})
+    writes: ClassVar[frozenset[str]] = frozenset({"sentences"})
+
+    def __init__(self, checkpoint: str, threshold: float = 0.5, terminators: str = TERMINATORS,
+                 precision: str = "auto", device: str = "cpu", batch_chars: int = 8192, backend: str = "torch",
+                 cache_dir: str = "~/.cache/duihua") -> None:
+        if not 0 < threshold < 1:
+            raise ConfigError(f"splitter.threshold: expected a probability in (0, 1), got {threshold}")
+        precision = resolve_runtime(backend, precision, device)
+        folder = Path(checkpoint).resolve()
+        try:
+            mtime = weights_mtime(folder)
+            shared = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"splitter.checkpoint: {exc}, or use splitter=punct") from exc
+        # the loaded model is shared; threshold and terminators are this stage's own settings
+        self.model = Splitter(shared.model, shared.char_ids, threshold=threshold, precision=shared.precision,
+                              device=device, batch_chars=batch_chars, onnx=shared.onnx,
+                              bigram_vocab=shared.bigram_vocab)
+        self.model.terminators = terminators
+
+    def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
+        texts = [d.query.text for d in docs]
+        spans = self.model.split(texts)
+        return [d.model_copy(update={"sentences": [Sentence(text=t[a:b], start=a, end=b) for a, b in s]})
+                for d, t, s in zip(docs, texts, spans, strict=True)]
