@@ -11,20 +11,28 @@ def default_pipe() -> Pipeline:
     return Pipeline.from_config()
 
 
-def test_demo_query_has_tokens_slots_and_a_reply(default_pipe):
+def test_demo_query_has_sentences_tokens_slots_and_a_reply(default_pipe):
     result = default_pipe(DEMO)
     assert result.stages == ["splitter", "segmenter", "slots", "reply"]
-    (sent,) = result.sentences  # splitter=punct: no punctuation, one sentence
-    assert set(sent.tokens) == {"coarse", "fine"}
-    assert "周杰伦" in [t.text for t in sent.tokens["coarse"]]
-    slots = {(m.surface, m.domain, m.slot) for m in sent.slots}
-    assert ("北京", "location", "city") in slots
+    weather, music = result.sentences  # the model splitter finds the join of the two requests
+    assert (weather.text, music.text) == ("明天北京天气怎么样", "我想听周杰伦的稻香")
+    assert set(music.tokens) == {"coarse", "fine"}
+    assert "周杰伦" in [t.text for t in music.tokens["coarse"]]
+    assert {(m.surface, m.domain, m.slot) for m in weather.slots} == {("北京", "location", "city")}
+    slots = {(m.surface, m.domain, m.slot) for m in music.slots}
     assert ("周杰伦", "music", "singer") in slots
     assert ("稻香", "music", "song") in slots
     # everyday words of the query are not entities
-    assert not {m.surface for m in sent.slots} & {"明天", "天气", "怎么样", "我想"}
+    assert not {m.surface for s in result.sentences for m in s.slots} & {"明天", "天气", "怎么样", "我想"}
     assert result.reply.text == "好的，为您播放周杰伦的稻香"
     assert set(result.timings_ms) == set(result.stages)
+
+
+def test_three_requests_in_one_breath_are_three_sentences(default_pipe):
+    text = "明天北京天气怎么样我想听周杰伦的稻香顺便把空调调到二十六度"
+    result = default_pipe(text)
+    assert [s.text for s in result.sentences] == ["明天北京天气怎么样", "我想听周杰伦的稻香", "顺便把空调调到二十六度"]
+    assert all(text[s.start:s.end] == s.text for s in result.sentences)
 
 
 def test_selecting_only_location_removes_music_slots():

@@ -14,7 +14,7 @@ def readme_commands() -> list[str]:
 
 def test_quickstart_has_exactly_two_commands_and_ci_runs_the_test_one():
     install_and_demo, install_and_test = readme_commands()
-    assert install_and_demo.endswith('duihua run "明天北京天气怎么样我想听周杰伦的稻香"')
+    assert install_and_demo.endswith('duihua run "明天北京天气怎么样我想听周杰伦的稻香顺便把空调调到二十六度"')
     ci = (ROOT / ".ci/run").read_text(encoding="utf-8").strip().splitlines()[-1]
     assert ci == install_and_test
     assert "torch==2.13.0" in install_and_demo and "torch==2.13.0" in install_and_test
