@@ -43,14 +43,12 @@ def mini_pipe(mini_lexicons: dict[str, Path]):
     return Pipeline.from_config(overrides=mini_overrides(mini_lexicons))
 
 
-@pytest.fixture(scope="session")
-def tiny_segmenter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained, tiny segmenter checkpoint in the shipped format (for wiring tests, not for quality)."""
+def _tiny_parts():
+    """Tokenizer, bigram vocabulary and a 1-layer encoder config from the test queries (seeded)."""
     import torch
     from transformers import BertConfig
 
-    from models.segmenter.features import BigramVocab
-    from models.segmenter.modeling import HeadConfig, SegmenterModel
+    from models.common.bigrams import BigramVocab
     from models.tokenization import build_tokenizer, build_vocab, count_chars
 
     lines = (DATA / "pretrain_tiny.txt").read_text(encoding="utf-8").splitlines()
@@ -59,8 +57,10 @@ def tiny_segmenter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     encoder = BertConfig(vocab_size=len(tokenizer), num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
                          intermediate_size=64, max_position_embeddings=64)
-    model = SegmenterModel(encoder, HeadConfig(n_bigrams=len(vocab), bigram_dim=8, mha_heads=2, mlp_dim=16))
-    out = tmp_path_factory.mktemp("segmenter")
+    return tokenizer, vocab, encoder
+
+
+def _save_tiny(model, tokenizer, vocab, out: Path) -> Path:  # noqa: ANN001
     model.save(out)
     tokenizer.save_pretrained(str(out))
     vocab.save(out)
@@ -68,23 +68,21 @@ def tiny_segmenter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_segmenter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained, tiny segmenter checkpoint in the shipped format (for wiring tests, not for quality)."""
+    from models.segmenter.modeling import HeadConfig, SegmenterModel
+
+    tokenizer, vocab, encoder = _tiny_parts()
+    model = SegmenterModel(encoder, HeadConfig(n_bigrams=len(vocab), bigram_dim=8, mha_heads=2, mlp_dim=16))
+    return _save_tiny(model, tokenizer, vocab, tmp_path_factory.mktemp("segmenter"))
+
+
+@pytest.fixture(scope="session")
 def tiny_splitter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained, tiny splitter checkpoint in the shipped format (for wiring tests, not for quality)."""
-    import torch
-    from transformers import BertConfig
-
-    from models.common.bigrams import BigramVocab
+    """An untrained, tiny splitter checkpoint in the shipped format (for wiring tests, not for quality).
+    With bigram features, so the bigram input path of every backend is exercised."""
     from models.splitter.modeling import HeadConfig, SplitterModel
-    from models.tokenization import build_tokenizer, build_vocab, count_chars
 
-    lines = (DATA / "pretrain_tiny.txt").read_text(encoding="utf-8").splitlines()
-    tokenizer = build_tokenizer(build_vocab(count_chars(lines), min_count=1))
-    vocab = BigramVocab.build([list("".join(line.split())) for line in lines], min_count=1, max_size=500)
-    torch.manual_seed(0)
-    encoder = BertConfig(vocab_size=len(tokenizer), num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)
-    out = tmp_path_factory.mktemp("splitter")
-    SplitterModel(encoder, HeadConfig(n_bigrams=len(vocab), bigram_dim=8, mlp_dim=16)).save(out)
-    tokenizer.save_pretrained(str(out))
-    vocab.save(out)  # the shipped splitter uses bigram features, so the wiring tests do too
-    return out
+    tokenizer, vocab, encoder = _tiny_parts()
+    model = SplitterModel(encoder, HeadConfig(n_bigrams=len(vocab), bigram_dim=8, mlp_dim=16))
+    return _save_tiny(model, tokenizer, vocab, tmp_path_factory.mktemp("splitter"))

@@ -55,3 +55,24 @@ class BigramVocab:
     @classmethod
     def load(cls, folder: str | Path) -> BigramVocab:
         return cls(Path(folder, cls.FILE).read_text(encoding="utf-8").splitlines())
+
+
+class BigramFusion:
+    """Mixin for ``nn.Module`` taggers: left/right bigram embeddings fused with the encoder output.
+
+    ``fused = LayerNorm(W [H; E(left); E(right)])``. The parts are attributes of the model itself
+    (``bigram``, ``fuse``, ``fuse_norm``), so shipped checkpoints keep their state-dict keys.
+    """
+
+    def init_bigram_fusion(self, hidden: int, n_bigrams: int, dim: int) -> None:
+        from torch import nn
+
+        self.bigram = nn.Embedding(n_bigrams, dim, padding_idx=0)
+        self.fuse = nn.Linear(hidden + 2 * dim, hidden)
+        self.fuse_norm = nn.LayerNorm(hidden)
+
+    def fuse_bigrams(self, hidden, left, right):  # noqa: ANN001, ANN201 - tensors
+        import torch
+
+        grams = torch.cat([self.bigram(left), self.bigram(right)], dim=-1)
+        return self.fuse_norm(self.fuse(torch.cat([hidden, grams], dim=-1)))

@@ -7,6 +7,8 @@ run slower than fp32. Weights stay fp32 in memory; only matrix products run in b
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -34,3 +36,25 @@ def resolve_precision(precision: str, device: str = "cpu") -> str:
     if torch.device(device).type == "cuda":
         return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if cpu_supports_bf16() else "fp32"
+
+
+def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for a resolved ``bf16`` precision, else nothing (fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def length_batches(lengths: Sequence[int], batch_chars: int) -> Iterator[list[int]]:
+    """Indices of sequences grouped into batches of at most ``batch_chars`` padded characters.
+
+    Sorted by length, so the last sequence of a batch sets its padded width: mixed lengths waste little
+    padding, and a batch never holds more than ``batch_chars`` characters (one sequence always fits)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    i = 0
+    while i < len(order):
+        j = i + 1
+        while j < len(order) and (j - i + 1) * max(1, lengths[order[j]]) <= batch_chars:
+            j += 1
+        yield order[i:j]
+        i = j

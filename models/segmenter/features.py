@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from models.common.bigrams import BOS, EOS, PAD_ID, UNK_ID, BigramVocab, bigrams
+from models.common.char_ids import CharIds as BaseCharIds
 
 TAGS = ("B", "M", "E", "S")
 B, M, E, S = range(4)
@@ -48,20 +49,15 @@ def tags_to_spans(tags: Sequence[int]) -> list[tuple[int, int]]:
     return spans
 
 
-class CharIds:
-    """Model characters -> encoder vocabulary ids (dict lookup: the characters are already normalized)."""
+class CharIds(BaseCharIds):
+    """Character ids with the granularity token (``[FINE]``/``[COARSE]``) after ``[CLS]``."""
 
     def __init__(self, vocab: Mapping[str, int], unk_id: int, cls_id: int, sep_id: int) -> None:
-        self.vocab, self.unk, self.cls, self.sep = dict(vocab), unk_id, cls_id, sep_id
+        super().__init__(vocab, unk_id, cls_id, sep_id)
         self.granularity = {g: vocab[tok] for g, tok in GRANULARITY_TOKENS.items()}
 
-    @classmethod
-    def from_tokenizer(cls, tokenizer) -> CharIds:  # noqa: ANN001 - any HF tokenizer
-        return cls(tokenizer.get_vocab(), tokenizer.unk_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id)
-
-    def encode(self, chars: Sequence[str], granularity: str) -> np.ndarray:
-        ids = [self.cls, self.granularity[granularity], *(self.vocab.get(c, self.unk) for c in chars), self.sep]
-        return np.asarray(ids, dtype=np.int32)
+    def encode(self, chars: Sequence[str], granularity: str) -> np.ndarray:  # type: ignore[override]
+        return super().encode(chars, (self.granularity[granularity],))
 
 
 def encode_example(chars: Sequence[str], granularity: str, char_ids: CharIds, vocab: BigramVocab,

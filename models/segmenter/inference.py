@@ -8,7 +8,6 @@ mixed lengths wastes little padding.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 
 from models.charmap import model_view
 from models.common.onnx import BACKENDS, OnnxRunner, cached_model, export
-from models.common.precision import resolve_precision
+from models.common.precision import autocast, length_batches, resolve_precision
 from models.segmenter.decoding import decode
 from models.segmenter.features import GRANULARITY_IDS, BigramVocab, CharIds, collate, encode_example, tags_to_spans
 from models.segmenter.modeling import CONFIG_FILE, WEIGHTS_FILE, SegmenterModel
@@ -92,28 +91,16 @@ class Segmenter:
         inputs = {k: v for k, v in batch.items() if k in MODEL_INPUTS}
         if self.onnx is not None:
             return self.onnx(inputs)
-        with self._autocast():
+        with autocast(self.precision, self.device):
             return self.model(**{k: v.to(self.device) for k, v in inputs.items()})["logits"]
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "bf16":
-            return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     @torch.inference_mode()
     def tag(self, sequences: Sequence[Sequence[str]], granularity: str) -> list[list[int]]:
         """B/M/E/S tags for folded character sequences (each at most ``max_chars`` long)."""
         if granularity not in GRANULARITY_IDS:
             raise ValueError(f"granularity must be one of {list(GRANULARITY_IDS)}, got {granularity!r}")
-        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         result: list[list[int]] = [[] for _ in sequences]
-        i = 0
-        while i < len(order):
-            # sorted by length, so the j-th sequence sets the padded width of a batch ending at it
-            j = i + 1
-            while j < len(order) and (j - i + 1) * max(1, len(sequences[order[j]])) <= self.batch_chars:
-                j += 1
-            chunk = [order[k] for k in range(i, j)]
+        for chunk in length_batches([len(s) for s in sequences], self.batch_chars):
             batch = collate([encode_example(sequences[k], granularity, self.char_ids, self.bigram_vocab)
                              for k in chunk])
             logits = self._logits(batch)
@@ -121,7 +108,6 @@ class Segmenter:
             lengths = torch.tensor([len(sequences[k]) for k in chunk])
             for k, path in zip(chunk, decode(log_probs, lengths), strict=True):
                 result[k] = path
-            i = j
         return result
 
     def segment(self, texts: Sequence[str], granularity: str = "fine") -> list[list[tuple[int, int]]]:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
+from models.common.bigrams import BigramFusion
 from models.common.persistence import WEIGHTS_FILE, SavableModel
 from models.encoder.modeling import copy_encoder_weights, truncated_config
 
@@ -63,7 +64,7 @@ class HeadConfig:
     n_tags: int = 4
 
 
-class SegmenterModel(SavableModel, nn.Module):
+class SegmenterModel(SavableModel, BigramFusion, nn.Module):
     CONFIG_FILE = CONFIG_FILE
     MODEL_TYPE = "duihua-segmenter"
     HEAD_CONFIG = HeadConfig
@@ -74,9 +75,7 @@ class SegmenterModel(SavableModel, nn.Module):
         self.encoder = BertModel(encoder_config, add_pooling_layer=False)
         d = encoder_config.hidden_size
         if head.bigram_dim:
-            self.bigram = nn.Embedding(head.n_bigrams, head.bigram_dim, padding_idx=0)
-            self.fuse = nn.Linear(d + 2 * head.bigram_dim, d)
-            self.fuse_norm = nn.LayerNorm(d)
+            self.init_bigram_fusion(d, head.n_bigrams, head.bigram_dim)
         if head.mha_heads:
             self.mha = SelfAttention(d, head.mha_heads, head.dropout)
             self.mha_norm = nn.LayerNorm(d)
@@ -91,8 +90,7 @@ class SegmenterModel(SavableModel, nn.Module):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         x = hidden
         if self.head_config.bigram_dim:
-            grams = torch.cat([self.bigram(bigram_left), self.bigram(bigram_right)], dim=-1)
-            x = self.fuse_norm(self.fuse(torch.cat([hidden, grams], dim=-1)))
+            x = self.fuse_bigrams(hidden, bigram_left, bigram_right)
         x = self.dropout(x)
         if self.head_config.mha_heads:
             x = self.mha_norm(x + self.dropout(self.mha(x, attention_mask)))

@@ -22,8 +22,11 @@ import torch
 
 from models.charmap import model_view
 from models.common.bigrams import BigramVocab
+from models.common.char_ids import CharIds
+from models.splitter.scoring import gold_boundaries
 
 IGNORE = -100.0
+__all__ = ["IGNORE", "CharIds", "boundary_labels", "collate", "encode_example", "is_punct", "splitter_view"]
 
 
 def is_punct(piece: str) -> bool:
@@ -39,30 +42,12 @@ def splitter_view(text: str) -> tuple[list[str], list[tuple[int, int]]]:
 
 def boundary_labels(sentences: Sequence[str]) -> tuple[list[str], list[float]]:
     """Model characters of the joined (already unpunctuated) sentences and their 0/1 labels."""
-    text = "".join(sentences)
-    ends, pos = set(), 0
-    for s in sentences[:-1]:
-        pos += len(s)
-        ends.add(pos)
-    chars, spans = splitter_view(text)
+    ends = gold_boundaries(sentences)
+    chars, spans = splitter_view("".join(sentences))
     labels = [1.0 if end in ends else 0.0 for _, end in spans]
     if labels:
         labels[-1] = IGNORE
     return chars, labels
-
-
-class CharIds:
-    """Model characters -> encoder vocabulary ids."""
-
-    def __init__(self, vocab: Mapping[str, int], unk_id: int, cls_id: int, sep_id: int) -> None:
-        self.vocab, self.unk, self.cls, self.sep = dict(vocab), unk_id, cls_id, sep_id
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer) -> CharIds:  # noqa: ANN001 - any HF tokenizer
-        return cls(tokenizer.get_vocab(), tokenizer.unk_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id)
-
-    def encode(self, chars: Sequence[str]) -> np.ndarray:
-        return np.asarray([self.cls, *(self.vocab.get(c, self.unk) for c in chars), self.sep], dtype=np.int32)
 
 
 def encode_example(chars: Sequence[str], char_ids: CharIds, labels: Sequence[float] | None = None,

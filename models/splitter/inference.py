@@ -10,7 +10,6 @@ boundary taken from the window where it sits furthest from an edge.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 
 from models.common.bigrams import BigramVocab
 from models.common.onnx import BACKENDS, OnnxRunner, cached_model, export
-from models.common.precision import resolve_precision
+from models.common.precision import autocast, length_batches, resolve_precision
 from models.splitter.features import CharIds, collate, encode_example, splitter_view
 from models.splitter.modeling import CONFIG_FILE, WEIGHTS_FILE, SplitterModel
 from models.splitter.spans import TERMINATORS, extend_over_closing, punct_cuts, spans_from_cuts
@@ -135,33 +134,21 @@ class Splitter(BoundaryTagger):
             runner = OnnxRunner(path)
         return cls(model, CharIds.from_tokenizer(load_tokenizer(folder)), onnx=runner, bigram_vocab=vocab, **kwargs)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "bf16":
-            return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     @torch.inference_mode()
     def probabilities(self, sequences: Sequence[Sequence[str]]) -> list[list[float]]:
         """Boundary probability per character, for sequences of at most ``max_chars``; batched by length."""
-        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         out: list[list[float]] = [[] for _ in sequences]
-        i = 0
-        while i < len(order):
-            j = i + 1
-            while j < len(order) and (j - i + 1) * max(1, len(sequences[order[j]])) <= self.batch_chars:
-                j += 1
-            chunk = [order[k] for k in range(i, j)]
+        for chunk in length_batches([len(s) for s in sequences], self.batch_chars):
             batch = collate([encode_example(sequences[k], self.char_ids, bigram_vocab=self.bigram_vocab)
                              for k in chunk])
             if self.onnx is not None:
                 logits = self.onnx(batch)
             else:
-                with self._autocast():
+                with autocast(self.precision, self.device):
                     logits = self.model(**{k: v.to(self.device) for k, v in batch.items()})["logits"]
             probs = torch.sigmoid(logits.float()).cpu()
             for row, k in enumerate(chunk):
                 out[k] = probs[row, 1:1 + len(sequences[k])].tolist()
-            i = j
         return out
 
 

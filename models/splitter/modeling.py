@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
+from models.common.bigrams import BigramFusion
 from models.common.persistence import WEIGHTS_FILE, SavableModel
 from models.encoder.modeling import copy_encoder_weights, truncated_config
 
@@ -35,7 +36,7 @@ class HeadConfig:
     soft_weight: float = 0.5   # distillation: weight of the teachers' soft labels against the hard labels
 
 
-class SplitterModel(SavableModel, nn.Module):
+class SplitterModel(SavableModel, BigramFusion, nn.Module):
     CONFIG_FILE = CONFIG_FILE
     MODEL_TYPE = "duihua-splitter"
     HEAD_CONFIG = HeadConfig
@@ -46,9 +47,7 @@ class SplitterModel(SavableModel, nn.Module):
         self.encoder = BertModel(encoder_config, add_pooling_layer=False)
         d = encoder_config.hidden_size
         if head.bigram_dim:
-            self.bigram = nn.Embedding(head.n_bigrams, head.bigram_dim, padding_idx=0)
-            self.fuse = nn.Linear(d + 2 * head.bigram_dim, d)
-            self.fuse_norm = nn.LayerNorm(d)
+            self.init_bigram_fusion(d, head.n_bigrams, head.bigram_dim)
         self.dropout = nn.Dropout(head.dropout)
         self.head = nn.Sequential(nn.Linear(2 * d, head.mlp_dim), nn.GELU(), nn.Dropout(head.dropout),
                                   nn.Linear(head.mlp_dim, 1))
@@ -58,8 +57,7 @@ class SplitterModel(SavableModel, nn.Module):
                 soft_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.head_config.bigram_dim:
-            grams = torch.cat([self.bigram(bigram_left), self.bigram(bigram_right)], dim=-1)
-            h = self.fuse_norm(self.fuse(torch.cat([h, grams], dim=-1)))
+            h = self.fuse_bigrams(h, bigram_left, bigram_right)
         h = self.dropout(h)
         nxt = torch.cat([h[:, 1:], h[:, -1:]], dim=1)  # h_{i+1}; the last position is [SEP] or padding anyway
         logits = self.head(torch.cat([h, nxt], dim=-1)).squeeze(-1)

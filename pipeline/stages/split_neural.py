@@ -6,6 +6,7 @@ of a batch go through the model together, so a batch of queries costs a few batc
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -43,11 +44,9 @@ class NeuralSentenceSplitter:
             shared = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
         except FileNotFoundError as exc:
             raise ConfigError(f"splitter.checkpoint: {exc}, or use splitter=punct") from exc
-        # the loaded model is shared; threshold and terminators are this stage's own settings
-        self.model = Splitter(shared.model, shared.char_ids, threshold=threshold, precision=shared.precision,
-                              device=device, batch_chars=batch_chars, onnx=shared.onnx,
-                              bigram_vocab=shared.bigram_vocab)
-        self.model.terminators = terminators
+        # the loaded model is shared (a shallow copy); threshold and terminators are this stage's own settings
+        self.model = copy.copy(shared)
+        self.model.threshold, self.model.terminators = threshold, terminators
 
     def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
         texts = [d.query.text for d in docs]
