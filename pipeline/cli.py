@@ -22,13 +22,16 @@ OVERRIDE_RE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.\-/@]*=")
 TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train",
                              "segmenter": "models.segmenter.train:train",
                              "splitter": "models.splitter.train:train",
-                             "splitter-distill": "models.splitter.distill:distill"}
+                             "splitter-distill": "models.splitter.distill:distill",
+                             "intent": "pipeline.train_intent:train"}
 EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
                               "segmenter": "pipeline.evaluate.segment:evaluate",
-                              "splitter": "pipeline.evaluate.split:evaluate"}
+                              "splitter": "pipeline.evaluate.split:evaluate",
+                              "intent": "pipeline.evaluate.intent:evaluate"}
 # `duihua eval <stage> --checkpoint DIR`: the overrides that point the stage at DIR
 CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.checkpoint={d}"],
-                     "splitter": lambda d: ["splitter=neural", f"splitter.checkpoint={d}"]}
+                     "splitter": lambda d: ["splitter=neural", f"splitter.checkpoint={d}"],
+                     "intent": lambda d: ["intent=slot_attention", f"intent.checkpoint={d}"]}
 KNOWN_STAGES = ("pretrain", "splitter", "splitter-distill", "segmenter", "slots", "intent", "reply")
 STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
 log = logging.getLogger("duihua")
@@ -280,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True)
     ev.add_argument("--granularity", choices=["fine", "coarse"], default="fine", help="segment: which view")
     ev.add_argument("--vocab", help="segment: training word list for OOV recall (default: official list)")
-    ev.add_argument("--checkpoint", help="segment: a trained checkpoint folder instead of the configured one")
+    ev.add_argument("--checkpoint", help="a trained checkpoint folder (segment, split, intent) instead of the "
+                    "shipped one")
     ev.add_argument("args", nargs="*", help="Hydra overrides")
     ev.set_defaults(func=cmd_eval)
 

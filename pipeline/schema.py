@@ -55,7 +55,7 @@ class ScoredLabel(_Model):
 
 
 class IntentPrediction(_Model):
-    """``label`` is ``domain`` or ``domain.intent``; ``unknown`` when below the confidence threshold."""
+    """``label`` is ``domain`` or ``domain/intent``; ``unknown`` (domain too) below the confidence threshold."""
 
     label: str
     domain: str

@@ -86,3 +86,19 @@ def tiny_splitter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer, vocab, encoder = _tiny_parts()
     model = SplitterModel(encoder, HeadConfig(n_bigrams=len(vocab), bigram_dim=8, mlp_dim=16))
     return _save_tiny(model, tokenizer, vocab, tmp_path_factory.mktemp("splitter"))
+
+
+@pytest.fixture(scope="session")
+def tiny_intent_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained, tiny intent checkpoint in the shipped format (for wiring tests, not for quality): domains
+    with and without intents, and the mini lexicons' slot types."""
+    from models.intent.modeling import HeadConfig, SlotAwareIntentModel
+
+    tokenizer, _, encoder = _tiny_parts()
+    head = HeadConfig(domains=["chat", "music", "train", "weather"], intents=["music/PLAY", "music/SEARCH",
+                      "train/QUERY"], slot_types=["city", "singer", "song", "station"], slot_dim=8, attn_dim=16,
+                      attn_heads=2, context_heads=2)
+    out = tmp_path_factory.mktemp("intent")
+    SlotAwareIntentModel(encoder, head).save(out)
+    tokenizer.save_pretrained(str(out))
+    return out

@@ -1,0 +1,1 @@
+"""Slot-aware intent classification: a BERT encoder fused with gazetteer slot labels by gated attention."""

@@ -1,0 +1,113 @@
+"""Model inputs for the intent classifier: character ids, per-character slot tags, labels, and batching.
+
+``char_slots`` (from the gazetteer tagger) lists, per character, tag names such as ``B-singer``. The model
+keeps its own list of slot types (``SlotTagVocab``, saved with the checkpoint), so tags of a lexicon added
+later are ignored rather than misread. Each character gets up to ``max_tags`` (type, position) pairs:
+type 0 pads, type 1 is "no slot" (so untagged characters have an embedding of their own); position 1 is B,
+2 is I.
+
+``fusion: tokens`` (the baseline of feeding slot labels as plain input) appends one ``[unusedN]`` token per
+matched slot type after the text: ``[CLS] text [SEP] [unused3] [unused7] [SEP]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from models.common.char_ids import CharIds
+from models.intent.data import IntentExample
+from models.normalization import normalize
+
+PAD_TYPE, NO_SLOT = 0, 1
+BIO = {"B": 1, "I": 2}
+IGNORE = -100
+
+
+class SlotTagVocab:
+    def __init__(self, types: Sequence[str], max_tags: int = 3) -> None:
+        self.types = list(types)
+        self.index = {t: i + 2 for i, t in enumerate(self.types)}
+        self.max_tags = max_tags
+
+    def __len__(self) -> int:
+        return len(self.types) + 2
+
+    def encode(self, char_slots: Sequence[Sequence[str]], n: int) -> tuple[list[list[int]], list[list[int]]]:
+        """``(types, positions)``, each ``n`` rows of ``max_tags``; rows past ``char_slots`` are "no slot"."""
+        types, positions = [], []
+        for i in range(n):
+            pairs = []
+            for tag in char_slots[i] if i < len(char_slots) else ():
+                bio, _, name = tag.partition("-")
+                if name in self.index and bio in BIO:
+                    pairs.append((self.index[name], BIO[bio]))
+            pairs = pairs[: self.max_tags] or [(NO_SLOT, 0)]
+            pad = self.max_tags - len(pairs)
+            types.append([t for t, _ in pairs] + [PAD_TYPE] * pad)
+            positions.append([p for _, p in pairs] + [0] * pad)
+        return types, positions
+
+    def matched_types(self, char_slots: Sequence[Sequence[str]]) -> list[int]:
+        """Type indices (0-based) of the slots starting in the text, in order of first start, distinct."""
+        seen: list[int] = []
+        for tags in char_slots:
+            for tag in tags:
+                bio, _, name = tag.partition("-")
+                if bio == "B" and name in self.index and self.index[name] - 2 not in seen:
+                    seen.append(self.index[name] - 2)
+        return seen
+
+
+def encode_text(text: str, char_slots: Sequence[Sequence[str]], char_ids: CharIds, vocab: SlotTagVocab,
+                max_chars: int, fusion: str, unused_ids: Sequence[int] = ()) -> dict[str, Any]:
+    """One model input. ``char_slots`` shorter than the text (or empty: lexicons off) means "no slot"."""
+    chars = list(normalize(text))[:max_chars]
+    ids = char_ids.encode(chars).tolist()
+    types, positions = vocab.encode(list(char_slots)[: len(chars)], len(chars))
+    blank = [[NO_SLOT] + [PAD_TYPE] * (vocab.max_tags - 1)], [[0] * vocab.max_tags]
+    types = blank[0] + types + blank[0]          # [CLS] and [SEP] carry no slot
+    positions = blank[1] + positions + blank[1]
+    if fusion == "tokens":
+        extra = [unused_ids[t] for t in vocab.matched_types(char_slots) if t < len(unused_ids)]
+        if extra:
+            ids += extra + [char_ids.sep]
+            types += blank[0] * (len(extra) + 1)
+            positions += blank[1] * (len(extra) + 1)
+    return {"input_ids": ids, "slot_types": types, "slot_positions": positions}
+
+
+def encode_examples(examples: Sequence[IntentExample], char_slots: Sequence[Sequence[Sequence[str]]],
+                    char_ids: CharIds, vocab: SlotTagVocab, domains: Mapping[str, int], intents: Mapping[str, int],
+                    max_chars: int, fusion: str, unused_ids: Sequence[int] = ()) -> list[dict[str, Any]]:
+    """Encoded training items with ``domain_labels``/``intent_labels`` (-100 where the dataset has none)."""
+    items = []
+    for ex, slots in zip(examples, char_slots, strict=True):
+        item = encode_text(ex.text, slots, char_ids, vocab, max_chars, fusion, unused_ids)
+        item["domain_labels"] = domains.get(ex.domain, IGNORE)
+        item["intent_labels"] = intents.get(ex.label, IGNORE) if ex.intent is not None else IGNORE
+        items.append(item)
+    return items
+
+
+def collate(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, torch.Tensor]:
+    width = max(len(x["input_ids"]) for x in items)
+    k = len(items[0]["slot_types"][0])
+    batch = {
+        "input_ids": torch.full((len(items), width), pad_id, dtype=torch.long),
+        "attention_mask": torch.zeros((len(items), width), dtype=torch.long),
+        "slot_types": torch.zeros((len(items), width, k), dtype=torch.long),
+        "slot_positions": torch.zeros((len(items), width, k), dtype=torch.long),
+    }
+    for i, x in enumerate(items):
+        n = len(x["input_ids"])
+        batch["input_ids"][i, :n] = torch.tensor(x["input_ids"])
+        batch["attention_mask"][i, :n] = 1
+        batch["slot_types"][i, :n] = torch.tensor(x["slot_types"])
+        batch["slot_positions"][i, :n] = torch.tensor(x["slot_positions"])
+    for key in ("domain_labels", "intent_labels"):
+        if key in items[0]:
+            batch[key] = torch.tensor([x[key] for x in items], dtype=torch.long)
+    return batch

@@ -1,0 +1,128 @@
+"""Prediction with a trained intent checkpoint: calibrated scores, hierarchical decoding, top-k, gates.
+
+Decoding: the domain head picks the domain; when that domain has intents (SMP2019 labels), the intent head
+picks among that domain's intents only, and the label is ``domain/intent`` with score
+``p(domain) * p(intent | domain)``; otherwise the label is the domain. Scores use the temperatures fitted on
+dev after training (``HeadConfig.*_temperature``), so a score of 0.8 means right about 80 % of the time on
+dev, which is what makes a fixed ``unknown`` threshold meaningful.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.common.char_ids import CharIds
+from models.common.precision import autocast, length_batches
+from models.intent.data import INTENT_SEP
+from models.intent.features import SlotTagVocab, collate, encode_text
+from models.intent.modeling import SlotAwareIntentModel
+from models.tokenization import load_tokenizer
+
+UNKNOWN = "unknown"
+
+
+@dataclass
+class IntentResult:
+    label: str                       # domain, or domain/intent
+    domain: str
+    intent: str | None
+    score: float                     # calibrated probability of ``label``
+    top_k: list[tuple[str, float]] = field(default_factory=list)
+    gates: list[float] | None = None  # per character of the text (None without gated fusion)
+
+
+def unused_token_ids(char_ids: CharIds) -> list[int]:
+    return [char_ids.vocab[f"[unused{i}]"] for i in range(100) if f"[unused{i}]" in char_ids.vocab]
+
+
+class IntentClassifier:
+    def __init__(self, model: SlotAwareIntentModel, char_ids: CharIds, pad_id: int, precision: str = "fp32",
+                 device: str = "cpu", batch_chars: int = 4096, max_chars: int = 254) -> None:
+        self.model = model.to(device).eval()
+        self.head = model.head_config
+        self.char_ids, self.pad_id = char_ids, pad_id
+        self.vocab = SlotTagVocab(self.head.slot_types, self.head.max_tags)
+        self.unused = unused_token_ids(char_ids)
+        # room for [CLS] [SEP] and, with token fusion, one token per slot type and a second [SEP]
+        extra = len(self.head.slot_types) + 1 if self.head.fusion == "tokens" else 0
+        max_chars = min(max_chars, model.encoder_config.max_position_embeddings - 2 - extra)
+        self.precision, self.device, self.batch_chars, self.max_chars = precision, device, batch_chars, max_chars
+        self.domain_index = {d: i for i, d in enumerate(self.head.domains)}
+        # per domain, the intent-head rows of its intents
+        self.domain_intents: dict[str, list[int]] = {}
+        for j, label in enumerate(self.head.intents):
+            self.domain_intents.setdefault(label.split(INTENT_SEP, 1)[0], []).append(j)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, **kwargs: object) -> IntentClassifier:
+        folder = Path(folder)
+        if not (folder / SlotAwareIntentModel.CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"no intent checkpoint in {folder} (missing {SlotAwareIntentModel.CONFIG_FILE})")
+        tokenizer = load_tokenizer(folder)
+        model = SlotAwareIntentModel.load(folder)
+        return cls(model, CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0, **kwargs)
+
+    @torch.inference_mode()
+    def logits(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]]
+               ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
+        """Raw (uncalibrated) domain and intent logits, and per-text gate values, in input order."""
+        items = [encode_text(t, s, self.char_ids, self.vocab, self.max_chars, self.head.fusion, self.unused)
+                 for t, s in zip(texts, char_slots, strict=True)]
+        n_dom, n_int = self.model.domain_head.out_features, self.model.intent_head.out_features
+        dom, intent = np.zeros((len(items), n_dom), np.float32), np.zeros((len(items), n_int), np.float32)
+        gates: list[np.ndarray | None] = [None] * len(items)
+        for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
+            batch = {k: v.to(self.device) for k, v in collate([items[i] for i in idx], self.pad_id).items()}
+            with autocast(self.precision, self.device):
+                out = self.model(**batch)
+            dom[idx] = out["domain_logits"].float().cpu().numpy()
+            intent[idx] = out["intent_logits"].float().cpu().numpy()
+            if "gates" in out:
+                g = out["gates"].float().cpu().numpy()
+                for row, i in enumerate(idx):
+                    n = min(len(texts[i]), self.max_chars)
+                    # characters past max_chars were not seen: they get gate 1 (text only, no slot evidence)
+                    gates[i] = np.pad(g[row, 1:n + 1], (0, len(texts[i]) - n), constant_values=1.0)
+        return dom, intent, gates
+
+    def decode(self, dom_logits: np.ndarray, intent_logits: np.ndarray, top_k: int = 3
+               ) -> list[tuple[str, str, str | None, float, list[tuple[str, float]]]]:
+        """Hierarchical decoding (module docstring) of a batch of logits."""
+        p_dom = softmax(dom_logits / self.head.domain_temperature)
+        out = []
+        for row in range(len(dom_logits)):
+            scored: list[tuple[str, float]] = []
+            for d, i in self.domain_index.items():
+                rows = self.domain_intents.get(d)
+                if not rows:
+                    scored.append((d, float(p_dom[row, i])))
+                    continue
+                p_int = softmax(intent_logits[row, rows][None] / self.head.intent_temperature)[0]
+                scored.extend((self.head.intents[j], float(p_dom[row, i] * p))
+                              for j, p in zip(rows, p_int, strict=True))
+            scored.sort(key=lambda x: -x[1])
+            label, score = scored[0]
+            domain, _, intent = label.partition(INTENT_SEP)
+            out.append((label, domain, intent or None, score, scored[:top_k]))
+        return out
+
+    def predict(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None = None,
+                top_k: int = 3) -> list[IntentResult]:
+        """``char_slots=None`` (or empty lists) classifies without gazetteer evidence."""
+        if char_slots is None:
+            char_slots = [[] for _ in texts]
+        dom, intent, gates = self.logits(texts, char_slots)
+        return [IntentResult(label, domain, intent_name, score, top, None if g is None else g.round(4).tolist())
+                for (label, domain, intent_name, score, top), g in zip(self.decode(dom, intent, top_k), gates,
+                                                                       strict=True)]
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)

@@ -1,0 +1,152 @@
+"""The slot-aware intent classifier: gazetteer labels fused into BERT by gated slot attention.
+
+    H  = BERT([CLS] c1..cn [SEP])                                      n x d
+    S  = pool_k( E_type[t_ik] + E_pos[p_ik] )                          n x d_s   (several slot types per char)
+    S~ = MultiHeadAttn(query = W_h H, key = value = W_s S)  -> W_o     n x d     (slot-aware features)
+    g  = sigmoid(W_g [H; S~] + b)                                      n x d     (per position and feature)
+    F  = g * H + (1 - g) * S~
+    C  = TransformerEncoderLayer(F)                                     context over the fused sequence
+    z  = [C_cls; mean(C)]  -> domain head, intent head
+
+Why attention and a gate instead of slot tokens in the input: BERT never saw slot tags in pre-training, and
+gazetteer labels are noisy (愤怒的小鸟 is an app *and* a dish), so the model has to learn per position how far
+to trust them; the gate makes that explicit and is returned for inspection (``gates``: mean of g per
+character, 1 = text only, lower = leaning on the slot evidence).
+
+``fusion``: ``gated`` (the above), ``none`` (S is never built: the text-only ablation) or ``tokens`` (slot
+types as extra input tokens, built by ``features.encode_text``; the model itself is then text-only).
+Two heads share everything below them: ``domain`` over every dataset's domains, and ``intent`` over SMP2019's
+``domain/intent`` labels; each example contributes the losses its dataset labels (``-100`` elsewhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import BertConfig, BertModel
+
+from models.common.persistence import WEIGHTS_FILE, SavableModel
+from models.encoder.modeling import copy_encoder_weights, truncated_config
+from models.intent.features import PAD_TYPE
+
+CONFIG_FILE = "intent.json"
+FUSIONS = ("gated", "none", "tokens")
+POOLS = ("mean", "max")
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "HeadConfig", "SlotAwareIntentModel", "build_model"]
+
+
+@dataclass
+class HeadConfig:
+    domains: list[str] = field(default_factory=list)   # domain head labels
+    intents: list[str] = field(default_factory=list)   # intent head labels, "domain/intent"
+    slot_types: list[str] = field(default_factory=list)
+    max_tags: int = 3            # slot tags kept per character
+    fusion: str = "gated"        # gated | none | tokens
+    tag_pool: str = "mean"       # how the tags of one character combine: mean | max
+    slot_dim: int = 64           # d_s
+    attn_dim: int = 128          # the shared space of W_h H and W_s S
+    attn_heads: int = 4
+    context_heads: int = 4       # the self-attention layer over the fused sequence
+    dropout: float = 0.1
+    intent_weight: float = 1.0   # loss weight of the intent head against the domain head
+    label_smoothing: float = 0.0
+    domain_temperature: float = 1.0   # calibration (fitted on dev after training; 1.0 = uncalibrated)
+    intent_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"model.head.fusion: expected one of {FUSIONS}, got {self.fusion!r}")
+        if self.tag_pool not in POOLS:
+            raise ValueError(f"model.head.tag_pool: expected one of {POOLS}, got {self.tag_pool!r}")
+
+
+class GatedSlotAttention(nn.Module):
+    """S -> S~ by attention from the text, then the per-position gate. Returns the fused sequence and g."""
+
+    def __init__(self, d: int, head: HeadConfig, n_types: int) -> None:
+        super().__init__()
+        self.tag_pool = head.tag_pool
+        self.type_embed = nn.Embedding(n_types, head.slot_dim, padding_idx=PAD_TYPE)
+        self.position_embed = nn.Embedding(3, head.slot_dim)   # none, B, I
+        self.text_proj = nn.Linear(d, head.attn_dim)
+        self.slot_proj = nn.Linear(head.slot_dim, head.attn_dim)
+        self.attn = nn.MultiheadAttention(head.attn_dim, head.attn_heads, dropout=head.dropout, batch_first=True)
+        self.out_proj = nn.Linear(head.attn_dim, d)
+        self.gate = nn.Linear(2 * d, d)
+        nn.init.constant_(self.gate.bias, 1.0)   # start by trusting the text (g ~ 0.73), let training open it
+
+    def slot_embeddings(self, types: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """(B, T, K) tag ids -> (B, T, d_s), pooling the K tags of each character."""
+        e = self.type_embed(types) + self.position_embed(positions)
+        present = (types != PAD_TYPE).unsqueeze(-1)
+        if self.tag_pool == "max":
+            return e.masked_fill(~present, -1e4).amax(dim=2).masked_fill(~present.any(dim=2), 0.0)
+        return (e * present).sum(dim=2) / present.sum(dim=2).clamp(min=1)
+
+    def forward(self, h: torch.Tensor, types: torch.Tensor, positions: torch.Tensor, pad: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.slot_embeddings(types, positions)
+        s_tilde, _ = self.attn(self.text_proj(h), self.slot_proj(s), self.slot_proj(s), key_padding_mask=pad,
+                               need_weights=False)
+        s_tilde = self.out_proj(s_tilde)
+        g = torch.sigmoid(self.gate(torch.cat([h, s_tilde], dim=-1)))
+        return g * h + (1 - g) * s_tilde, g
+
+
+class SlotAwareIntentModel(SavableModel, nn.Module):
+    CONFIG_FILE = CONFIG_FILE
+    MODEL_TYPE = "duihua-intent"
+    HEAD_CONFIG = HeadConfig
+
+    def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
+        super().__init__()
+        self.encoder_config, self.head_config = encoder_config, head
+        self.encoder = BertModel(encoder_config, add_pooling_layer=False)
+        d = encoder_config.hidden_size
+        self.fusion = GatedSlotAttention(d, head, len(head.slot_types) + 2) if head.fusion == "gated" else None
+        self.context = nn.TransformerEncoderLayer(d, head.context_heads, dim_feedforward=2 * d,
+                                                  dropout=head.dropout, batch_first=True, norm_first=True)
+        self.dropout = nn.Dropout(head.dropout)
+        self.domain_head = nn.Linear(2 * d, max(1, len(head.domains)))
+        self.intent_head = nn.Linear(2 * d, max(1, len(head.intents)))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, slot_types: torch.Tensor | None = None,
+                slot_positions: torch.Tensor | None = None, domain_labels: torch.Tensor | None = None,
+                intent_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pad = attention_mask == 0
+        gates = None
+        if self.fusion is not None:
+            h, g = self.fusion(h, slot_types, slot_positions, pad)
+            gates = g.mean(dim=-1)
+        c = self.context(h, src_key_padding_mask=pad)
+        keep = attention_mask.unsqueeze(-1).to(c.dtype)
+        pooled = self.dropout(torch.cat([c[:, 0], (c * keep).sum(1) / keep.sum(1).clamp(min=1)], dim=-1))
+        out = {"domain_logits": self.domain_head(pooled), "intent_logits": self.intent_head(pooled)}
+        if gates is not None:
+            out["gates"] = gates
+        if domain_labels is not None or intent_labels is not None:
+            out["loss"] = self.loss(out, domain_labels, intent_labels)
+        return out
+
+    def loss(self, out: dict[str, torch.Tensor], domain_labels: torch.Tensor | None,
+             intent_labels: torch.Tensor | None) -> torch.Tensor:
+        """Mean cross-entropy of each head over the examples it has labels for (a head with none adds 0)."""
+        total = out["domain_logits"].new_zeros(())
+        smoothing = self.head_config.label_smoothing
+        for logits, labels, weight in ((out["domain_logits"], domain_labels, 1.0),
+                                       (out["intent_logits"], intent_labels, self.head_config.intent_weight)):
+            if labels is not None and bool((labels != -100).any()):
+                total = total + weight * F.cross_entropy(logits.float(), labels, ignore_index=-100,
+                                                         label_smoothing=smoothing)
+        return total
+
+
+def build_model(encoder: BertModel, head: HeadConfig, layers: int | None = None) -> SlotAwareIntentModel:
+    """A fresh classifier on top of a pre-trained encoder (the lowest ``layers`` layers; None keeps all)."""
+    model = SlotAwareIntentModel(truncated_config(encoder, layers), head)
+    copy_encoder_weights(model.encoder, encoder)
+    return model

@@ -1,0 +1,190 @@
+"""``duihua train intent``: the slot-aware intent classifier on SMP2017 + SMP2019, with a model card.
+
+Steps: read both datasets and carve the dev splits (``data.py``) -> gazetteer ``char_slots`` for every text
+through the featurizer the caller passes (the pipeline's own slot tagger, so training sees what inference
+sees) -> label spaces from the training data -> encoder + fusion + heads -> ``run_training`` (HF Trainer,
+fixed epochs, checkpoints, resume after a kill) -> temperatures fitted on dev -> dev scores with and without
+lexicons -> fp16 checkpoint, ``train_result.json`` and the model card.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.common.errors import TrainConfigError
+from models.common.finetune import apply_finetune
+from models.common.training import ListDataset, run_training, set_seed
+from models.encoder.modeling import load_encoder
+from models.intent.calibration import fit_temperature
+from models.intent.data import INTENT_SEP, IntentExample, flatten, load_splits, missing_files
+from models.intent.features import IGNORE, SlotTagVocab, collate, encode_examples
+from models.intent.inference import IntentClassifier, unused_token_ids
+from models.intent.modeling import FUSIONS, HeadConfig, build_model
+from models.intent.scoring import expected_calibration_error, score
+
+log = logging.getLogger(__name__)
+Featurizer = Callable[[Sequence[str]], list[list[list[str]]]]
+
+
+def check_config(cfg: Mapping[str, Any]) -> None:
+    """Fail in a second, before data loading, on what a user can get wrong."""
+    head = cfg["model"]["head"]
+    if head.get("fusion", "gated") not in FUSIONS:
+        raise TrainConfigError(f"model.head.fusion: expected one of {FUSIONS}, got {head.get('fusion')!r}")
+    if not 0 < float(cfg["data"]["dev_percent"]) < 100:
+        raise TrainConfigError(f"data.dev_percent must be in (0, 100), got {cfg['data']['dev_percent']}")
+    if int(cfg["data"]["max_chars"]) > 250:
+        raise TrainConfigError(f"data.max_chars={cfg['data']['max_chars']}: at most 250 (256 encoder positions)")
+    encoder = str(cfg["encoder"]["pretrained"])
+    if (encoder.startswith(("/", ".")) or Path(encoder).parent != Path(".")) and not Path(encoder).is_dir():
+        raise TrainConfigError(f"encoder.pretrained={encoder}: folder not found (train it with "
+                               "`duihua train pretrain`, or use encoder=hf encoder.pretrained=NAME)")
+    missing = missing_files(cfg["data"]["dir"])
+    if missing:
+        raise TrainConfigError(f"data.dir={cfg['data']['dir']}: missing {missing} (see ../shared/data/PROVENANCE.md)")
+
+
+def label_spaces(train: Sequence[IntentExample]) -> tuple[list[str], list[str]]:
+    """Sorted domains (every example) and ``domain/intent`` labels (examples that have an intent)."""
+    return sorted({x.domain for x in train}), sorted({x.label for x in train if x.intent is not None})
+
+
+def slot_types_of(char_slots: Sequence[Sequence[Sequence[str]]]) -> list[str]:
+    return sorted({tag.partition("-")[2] for text in char_slots for tags in text for tag in tags})
+
+
+def fit_temperatures(clf: IntentClassifier, dev: Sequence[IntentExample], slots: Sequence) -> dict[str, float]:
+    """Domain and intent temperatures on dev; the intent softmax runs over the gold domain's intents, as
+    decoding does."""
+    dom, intent, _ = clf.logits([x.text for x in dev], slots)
+    d_idx = np.array([clf.domain_index.get(x.domain, -1) for x in dev])
+    keep = d_idx >= 0
+    t_dom = fit_temperature(dom[keep], d_idx[keep])
+    rows, labels = [], []
+    width = max((len(g) for g in clf.domain_intents.values()), default=1)
+    for k, x in enumerate(dev):
+        group = clf.domain_intents.get(x.domain)
+        if x.intent is not None and group and x.label in clf.head.intents:
+            local = group.index(clf.head.intents.index(x.label))
+            rows.append(np.pad(intent[k, group], (0, width - len(group)), constant_values=-1e9))
+            labels.append(local)
+    t_int = fit_temperature(np.stack(rows), np.array(labels)) if rows else 1.0
+    return {"domain_temperature": t_dom, "intent_temperature": t_int}
+
+
+def dev_scores(clf: IntentClassifier, dev: Mapping[str, Sequence[IntentExample]], slots: Mapping[str, Sequence]
+               ) -> dict[str, Any]:
+    """Per dataset: scores with lexicons, without (``no_lexicons``), ECE, and the mean gate."""
+    out: dict[str, Any] = {}
+    for name, examples in dev.items():
+        texts = [x.text for x in examples]
+        t0 = time.perf_counter()
+        pred = clf.predict(texts, slots[name])
+        elapsed = time.perf_counter() - t0
+        blind = clf.predict(texts, None)
+        result = score(examples, [p.label for p in pred])
+        result["no_lexicons"] = score(examples, [p.label for p in blind])["accuracy"]
+        result["ece"] = expected_calibration_error([p.score for p in pred],
+                                                   [p.label == x.label or p.domain == x.label
+                                                    for p, x in zip(pred, examples, strict=True)])
+        gates = [v for p in pred if p.gates for v in p.gates]
+        result["mean_gate"] = round(float(np.mean(gates)), 4) if gates else None
+        result["queries_per_s"] = round(len(texts) / elapsed, 1) if elapsed else None
+        out[name] = result
+    return out
+
+
+def train(cfg: Mapping[str, Any], featurize: Featurizer, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train into ``output_dir``; ``featurize`` maps texts to ``char_slots`` (``pipeline.slot_features``)."""
+    check_config(cfg)
+    t0 = time.time()
+    set_seed(cfg["seed"])
+    data = cfg["data"]
+    train_groups, dev = load_splits(data["dir"], float(data["dev_percent"]))
+    train_examples = flatten(train_groups, data["datasets"])
+    dev = {k: v for k, v in dev.items() if k in data["datasets"]}
+    if not train_examples:
+        raise TrainConfigError(f"data.datasets={data['datasets']}: no training examples")
+    log.warning("intent: featurizing %d train / %d dev texts with the gazetteer", len(train_examples),
+                sum(map(len, dev.values())))
+    train_slots = featurize([x.text for x in train_examples])
+    dev_slots = {k: featurize([x.text for x in v]) for k, v in dev.items()}
+    domains, intents = label_spaces(train_examples)
+    head = HeadConfig(domains=domains, intents=intents, slot_types=slot_types_of(train_slots),
+                      **cfg["model"]["head"])
+    encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
+    from models.common.char_ids import CharIds
+
+    char_ids = CharIds.from_tokenizer(tokenizer)
+    vocab = SlotTagVocab(head.slot_types, head.max_tags)
+    unused = unused_token_ids(char_ids)
+    d_index, i_index = {d: i for i, d in enumerate(domains)}, {x: i for i, x in enumerate(intents)}
+    encode = lambda xs, ss: encode_examples(xs, ss, char_ids, vocab, d_index, i_index,  # noqa: E731
+                                            int(data["max_chars"]), head.fusion, unused)
+    train_items = encode(train_examples, train_slots)
+    dev_all = flatten(dev)
+    eval_items = encode(dev_all, [s for k in dev for s in dev_slots[k]])
+    model = build_model(encoder, head, cfg["model"].get("encoder_layers"))
+    del encoder
+    finetune = cfg.get("finetune") or {}
+    params = apply_finetune(model, model.encoder, finetune.get("method", "full"), finetune.get("freeze_layers", 0))
+    pad_id = tokenizer.pad_token_id or 0
+    trainer, metrics = run_training(model, ListDataset(train_items), ListDataset(eval_items),
+                                    lambda b: collate(b, pad_id), Path(cfg["work_dir"]), cfg["trainer"],
+                                    compute_metrics=head_accuracy, callbacks=callbacks)
+    output_dir = Path(cfg["output_dir"])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model = trainer.model.float().eval()
+    clf = IntentClassifier(model, char_ids, pad_id)
+    temps = fit_temperatures(clf, dev_all, [s for k in dev for s in dev_slots[k]])
+    model.head_config.domain_temperature = temps["domain_temperature"]
+    model.head_config.intent_temperature = temps["intent_temperature"]
+    model.save(output_dir)
+    tokenizer.save_pretrained(str(output_dir))
+    curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in trainer.state.log_history]
+    (output_dir / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
+    clf = IntentClassifier.from_pretrained(output_dir)   # score what was saved: fp16 weights, fitted temperatures
+    runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r), None)
+    result = {"dev": dev_scores(clf, dev, dev_slots), **temps,
+              "train_examples": {k: len(v) for k, v in train_groups.items() if k in data["datasets"]},
+              "dev_examples": {k: len(v) for k, v in dev.items()}, "domains": len(domains),
+              "intents": len(intents), "slot_types": len(head.slot_types), "parameters": params["total"],
+              "steps": trainer.state.global_step, "eval_loss": metrics.get("eval_loss"),
+              "train_runtime_s": round(float(runtime), 1) if runtime else None,
+              "wall_s": round(time.time() - t0, 1)}
+    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    from models.intent.model_card import write_model_card
+
+    write_model_card(output_dir, cfg, result)
+    return summary(result)
+
+
+def head_accuracy(eval_pred: Any) -> dict[str, float]:
+    """Trainer metrics: argmax accuracy of each head on the dev examples it has labels for."""
+    (dom_logits, int_logits, *_), (dom_labels, int_labels) = eval_pred.predictions, eval_pred.label_ids
+    out = {}
+    for name, logits, labels in (("domain_acc", dom_logits, dom_labels), ("intent_acc", int_logits, int_labels)):
+        keep = labels != IGNORE
+        if keep.any():
+            out[name] = float((logits[keep].argmax(-1) == labels[keep]).mean())
+    return out
+
+
+def summary(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat metrics the CLI prints."""
+    flat: dict[str, Any] = {}
+    for name, m in result["dev"].items():
+        for key in ("accuracy", "domain_accuracy", "intent_accuracy", "macro_f1", "no_lexicons", "ece"):
+            if m.get(key) is not None:
+                flat[f"{name}_{key}"] = m[key]
+    return {**flat, **{k: v for k, v in result.items() if not isinstance(v, dict | list)}}
+
+
+__all__ = ["INTENT_SEP", "label_spaces", "train"]

@@ -1,0 +1,66 @@
+"""``intent=slot_attention``: the slot-aware intent classifier (``models/intent``) as a pipeline stage.
+
+Every sentence of every document in a batch goes through the model together. The gazetteer evidence is the
+``char_slots`` the slot stage wrote (so the stage needs ``slots=gazetteer`` before it, unless
+``use_lexicons: false``, which classifies from the text alone). A prediction whose calibrated score is below
+``threshold`` becomes ``unknown`` (its ``top_k`` still lists the candidates); ``chat`` is an ordinary domain,
+which the reply stage routes to its chat answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from models.intent.inference import UNKNOWN, IntentClassifier, IntentResult
+from pipeline.errors import ConfigError
+from pipeline.schema import IntentPrediction, PipelineResult, ScoredLabel
+from pipeline.stages.runtime_checks import resolve_runtime, weights_mtime
+
+
+@lru_cache(maxsize=4)
+def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, mtime_ns: int) -> IntentClassifier:
+    """Pipelines on the same checkpoint share one model; the weights' mtime picks up a retrained one."""
+    return IntentClassifier.from_pretrained(checkpoint, precision=precision, device=device, batch_chars=batch_chars)
+
+
+class SlotAwareIntentClassifier:
+    writes = frozenset({"sentences.intent"})
+
+    def __init__(self, checkpoint: str, threshold: float = 0.3, top_k: int = 3, use_lexicons: bool = True,
+                 return_gates: bool = True, precision: str = "fp32", device: str = "cpu",
+                 batch_chars: int = 4096) -> None:
+        if not 0 <= threshold < 1:
+            raise ConfigError(f"intent.threshold: expected a probability in [0, 1), got {threshold}")
+        if top_k < 1:
+            raise ConfigError(f"intent.top_k: expected at least 1, got {top_k}")
+        precision = resolve_runtime("torch", precision, device)
+        folder = Path(checkpoint).resolve()
+        try:
+            self.model = _load(folder, precision, device, batch_chars, weights_mtime(folder))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"intent.checkpoint: {exc} (train one with `duihua train intent`, or intent=none)"
+                              ) from exc
+        self.threshold, self.top_k = threshold, top_k
+        self.use_lexicons, self.return_gates = use_lexicons, return_gates
+        # the composer checks that the slot stage runs first when the model is to be fed its tags
+        self.reads = frozenset({"sentences", "sentences.slots"} if use_lexicons else {"sentences"})
+
+    def to_prediction(self, r: IntentResult) -> IntentPrediction:
+        top = [ScoredLabel(label=label, score=round(score, 4)) for label, score in r.top_k]
+        gates = r.gates if self.return_gates else None
+        if r.score < self.threshold:
+            return IntentPrediction(label=UNKNOWN, domain=UNKNOWN, score=round(r.score, 4), top_k=top, gates=gates)
+        return IntentPrediction(label=r.label, domain=r.domain, intent=r.intent, score=round(r.score, 4),
+                                top_k=top, gates=gates)
+
+    def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
+        sentences = [s for d in docs for s in d.sentences]
+        slots = [s.char_slots for s in sentences] if self.use_lexicons else None
+        results = iter(self.model.predict([s.text for s in sentences], slots, self.top_k) if sentences else [])
+        out = []
+        for doc in docs:
+            updated = [s.model_copy(update={"intent": self.to_prediction(next(results))}) for s in doc.sentences]
+            out.append(doc.model_copy(update={"sentences": updated}))
+        return out
