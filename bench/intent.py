@@ -67,7 +67,7 @@ def main() -> None:
 
     base = [*args.overrides] + ([f"trainer.num_train_epochs={args.epochs}"] if args.epochs else [])
     cfg = OmegaConf.to_container(load_config("train/intent", base), resolve=True)
-    featurize = featurizer_from_config(cfg)
+    featurize, pool = featurizer_from_config(cfg)
     results: dict[str, dict[str, list[float]]] = {"(a) TF-IDF + LR": {k: [] for k in DATASETS}}
     tfidf = tfidf_baseline(cfg)
     for k in DATASETS:
@@ -83,7 +83,7 @@ def main() -> None:
                     *base, f"seed={seed}", f"model.head.fusion={fusion}",
                     f"output_dir={work / f'{fusion}-seed{seed}'}", f"work_dir={scratch}", "trainer.resume=false"]),
                     resolve=True)
-                metrics = train(run, featurize)
+                metrics = train(run, featurize, pool)
             for k in DATASETS:
                 results[label][k].append(metrics[f"{k}_accuracy"])
                 if fusion == "gated":

@@ -39,6 +39,8 @@ def gazetteer_featurizer(tagger: GazetteerSlotTagger) -> Featurizer:
     return featurize
 
 
-def featurizer_from_config(cfg: Mapping[str, Any]) -> Featurizer:
-    """From a composed training config holding a ``slots`` node (``conf/train/intent.yaml``)."""
-    return gazetteer_featurizer(tagger_from_config(cfg["slots"]))
+def featurizer_from_config(cfg: Mapping[str, Any]) -> tuple[Featurizer, dict[str, list[str]]]:
+    """From a composed training config holding a ``slots`` node (``conf/train/intent.yaml``): the featurizer,
+    and every lexicon surface per slot type (the entity pool of the swap augmentation)."""
+    tagger = tagger_from_config(cfg["slots"])
+    return gazetteer_featurizer(tagger), tagger.gazetteer.surfaces_by_slot()

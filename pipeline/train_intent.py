@@ -16,4 +16,5 @@ from pipeline.slot_features import featurizer_from_config
 
 def train(cfg: Mapping[str, Any]) -> dict[str, Any]:
     check_config(cfg)  # before the gazetteer is built: config mistakes fail in a second
-    return train_model(cfg, featurizer_from_config(cfg))
+    featurize, pool = featurizer_from_config(cfg)
+    return train_model(cfg, featurize, pool)

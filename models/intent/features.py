@@ -12,6 +12,7 @@ matched slot type after the text: ``[CLS] text [SEP] [unused3] [unused7] [SEP]``
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -61,8 +62,18 @@ class SlotTagVocab:
         return seen
 
 
+def ngram_ids(chars: Sequence[str], buckets: int, orders: Sequence[int] = (2, 3)) -> list[int]:
+    """Hashed character n-grams (CRC32 mod ``buckets``, shifted by 1: 0 pads), fastText style."""
+    if not buckets:
+        return []
+    text = "".join(chars)
+    grams = {text[i:i + n] for n in orders for i in range(len(text) - n + 1)}
+    return sorted(zlib.crc32(g.encode("utf-8")) % buckets + 1 for g in grams) or [0]
+
+
 def encode_text(text: str, char_slots: Sequence[Sequence[str]], char_ids: CharIds, vocab: SlotTagVocab,
-                max_chars: int, fusion: str, unused_ids: Sequence[int] = ()) -> dict[str, Any]:
+                max_chars: int, fusion: str, unused_ids: Sequence[int] = (), ngram_buckets: int = 0
+                ) -> dict[str, Any]:
     """One model input. ``char_slots`` shorter than the text (or empty: lexicons off) means "no slot"."""
     chars = list(normalize(text))[:max_chars]
     ids = char_ids.encode(chars).tolist()
@@ -76,17 +87,22 @@ def encode_text(text: str, char_slots: Sequence[Sequence[str]], char_ids: CharId
             ids += extra + [char_ids.sep]
             types += blank[0] * (len(extra) + 1)
             positions += blank[1] * (len(extra) + 1)
-    return {"input_ids": ids, "slot_types": types, "slot_positions": positions}
+    item = {"input_ids": ids, "slot_types": types, "slot_positions": positions}
+    if ngram_buckets:
+        item["ngram_ids"] = ngram_ids(chars, ngram_buckets)
+    return item
 
 
 def encode_examples(examples: Sequence[IntentExample], char_slots: Sequence[Sequence[Sequence[str]]],
                     char_ids: CharIds, vocab: SlotTagVocab, domains: Mapping[str, int], intents: Mapping[str, int],
-                    max_chars: int, fusion: str, unused_ids: Sequence[int] = ()) -> list[dict[str, Any]]:
-    """Encoded training items with ``domain_labels``/``intent_labels`` (-100 where the dataset has none)."""
+                    max_chars: int, fusion: str, unused_ids: Sequence[int] = (), shared_domains: bool = True,
+                    ngram_buckets: int = 0) -> list[dict[str, Any]]:
+    """Encoded training items with ``domain_labels``/``intent_labels`` (-100 where the dataset has none).
+    Examples with an intent label train the domain head only with ``shared_domains``."""
     items = []
     for ex, slots in zip(examples, char_slots, strict=True):
-        item = encode_text(ex.text, slots, char_ids, vocab, max_chars, fusion, unused_ids)
-        item["domain_labels"] = domains.get(ex.domain, IGNORE)
+        item = encode_text(ex.text, slots, char_ids, vocab, max_chars, fusion, unused_ids, ngram_buckets)
+        item["domain_labels"] = domains.get(ex.domain, IGNORE) if ex.intent is None or shared_domains else IGNORE
         item["intent_labels"] = intents.get(ex.label, IGNORE) if ex.intent is not None else IGNORE
         items.append(item)
     return items
@@ -107,6 +123,11 @@ def collate(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, to
         batch["attention_mask"][i, :n] = 1
         batch["slot_types"][i, :n] = torch.tensor(x["slot_types"])
         batch["slot_positions"][i, :n] = torch.tensor(x["slot_positions"])
+    if "ngram_ids" in items[0]:
+        grams = torch.zeros((len(items), max(len(x["ngram_ids"]) for x in items)), dtype=torch.long)
+        for i, x in enumerate(items):
+            grams[i, :len(x["ngram_ids"])] = torch.tensor(x["ngram_ids"])
+        batch["ngram_ids"] = grams
     for key in ("domain_labels", "intent_labels"):
         if key in items[0]:
             batch[key] = torch.tensor([x[key] for x in items], dtype=torch.long)

@@ -1,8 +1,11 @@
 """Prediction with a trained intent checkpoint: calibrated scores, hierarchical decoding, top-k, gates.
 
-Decoding: the domain head picks the domain; when that domain has intents (SMP2019 labels), the intent head
-picks among that domain's intents only, and the label is ``domain/intent`` with score
-``p(domain) * p(intent | domain)``; otherwise the label is the domain. Scores use the temperatures fitted on
+Decoding (``mode``): ``hierarchical`` (the pipeline's default) lets the domain head pick the domain; when that
+domain has intents (SMP2019 labels), the intent head picks among that domain's intents only, and the label is
+``domain/intent`` with score ``p(domain) * p(intent | domain)``; otherwise the label is the domain. ``domain``
+and ``intent`` decode one head alone, in its own label scheme: that is how each dataset is scored, because
+the two schemes disagree on some queries (把张三的电话发给李四 is SMP2017 ``contacts`` but SMP2019
+``message/SENDCONTACTS``). Scores use the temperatures fitted on
 dev after training (``HeadConfig.*_temperature``), so a score of 0.8 means right about 80 % of the time on
 dev, which is what makes a fixed ``unknown`` threshold meaningful.
 """
@@ -24,6 +27,7 @@ from models.intent.modeling import SlotAwareIntentModel
 from models.tokenization import load_tokenizer
 
 UNKNOWN = "unknown"
+DECODE_MODES = ("hierarchical", "domain", "intent")
 
 
 @dataclass
@@ -71,7 +75,8 @@ class IntentClassifier:
     def logits(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]]
                ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
         """Raw (uncalibrated) domain and intent logits, and per-text gate values, in input order."""
-        items = [encode_text(t, s, self.char_ids, self.vocab, self.max_chars, self.head.fusion, self.unused)
+        items = [encode_text(t, s, self.char_ids, self.vocab, self.max_chars, self.head.fusion, self.unused,
+                             self.head.ngram_buckets)
                  for t, s in zip(texts, char_slots, strict=True)]
         n_dom, n_int = self.model.domain_head.out_features, self.model.intent_head.out_features
         dom, intent = np.zeros((len(items), n_dom), np.float32), np.zeros((len(items), n_int), np.float32)
@@ -90,36 +95,48 @@ class IntentClassifier:
                     gates[i] = np.pad(g[row, 1:n + 1], (0, len(texts[i]) - n), constant_values=1.0)
         return dom, intent, gates
 
-    def decode(self, dom_logits: np.ndarray, intent_logits: np.ndarray, top_k: int = 3
-               ) -> list[tuple[str, str, str | None, float, list[tuple[str, float]]]]:
-        """Hierarchical decoding (module docstring) of a batch of logits."""
+    def decode(self, dom_logits: np.ndarray, intent_logits: np.ndarray, top_k: int = 3,
+               mode: str = "hierarchical") -> list[tuple[str, str, str | None, float, list[tuple[str, float]]]]:
+        """Decode a batch of logits: ``hierarchical`` (module docstring), or one head alone: ``domain`` (the
+        domain scheme, e.g. SMP2017's) or ``intent`` (the ``domain/intent`` scheme, e.g. SMP2019's)."""
+        if mode not in DECODE_MODES:
+            raise ValueError(f"decode: expected one of {DECODE_MODES}, got {mode!r}")
         p_dom = softmax(dom_logits / self.head.domain_temperature)
+        p_all = softmax(intent_logits / self.head.intent_temperature)
         out = []
         for row in range(len(dom_logits)):
-            scored: list[tuple[str, float]] = []
-            for d, i in self.domain_index.items():
-                rows = self.domain_intents.get(d)
-                if not rows:
-                    scored.append((d, float(p_dom[row, i])))
-                    continue
-                p_int = softmax(intent_logits[row, rows][None] / self.head.intent_temperature)[0]
-                scored.extend((self.head.intents[j], float(p_dom[row, i] * p))
-                              for j, p in zip(rows, p_int, strict=True))
+            if mode == "domain" or (mode == "intent" and not self.head.intents):
+                scored = list(zip(self.head.domains, p_dom[row].tolist(), strict=True))
+            elif mode == "intent":
+                scored = list(zip(self.head.intents, p_all[row].tolist(), strict=True))
+            else:
+                scored = []
+                for d, i in self.domain_index.items():
+                    rows = self.domain_intents.get(d)
+                    if not rows:
+                        scored.append((d, float(p_dom[row, i])))
+                        continue
+                    p_int = p_all[row, rows] / p_all[row, rows].sum()
+                    scored.extend((self.head.intents[j], float(p_dom[row, i] * p))
+                                  for j, p in zip(rows, p_int, strict=True))
             scored.sort(key=lambda x: -x[1])
             label, score = scored[0]
+            if mode == "hierarchical":   # the domain head's argmax decides the domain, then its best intent
+                best = self.head.domains[int(p_dom[row].argmax())]
+                label, score = next((lab, sc) for lab, sc in scored if lab.partition(INTENT_SEP)[0] == best)
             domain, _, intent = label.partition(INTENT_SEP)
             out.append((label, domain, intent or None, score, scored[:top_k]))
         return out
 
     def predict(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None = None,
-                top_k: int = 3) -> list[IntentResult]:
-        """``char_slots=None`` (or empty lists) classifies without gazetteer evidence."""
+                top_k: int = 3, mode: str = "hierarchical") -> list[IntentResult]:
+        """``char_slots=None`` (or empty lists) classifies without gazetteer evidence; ``mode``: see decode."""
         if char_slots is None:
             char_slots = [[] for _ in texts]
         dom, intent, gates = self.logits(texts, char_slots)
+        decoded = self.decode(dom, intent, top_k, mode)
         return [IntentResult(label, domain, intent_name, score, top, None if g is None else g.round(4).tolist())
-                for (label, domain, intent_name, score, top), g in zip(self.decode(dom, intent, top_k), gates,
-                                                                       strict=True)]
+                for (label, domain, intent_name, score, top), g in zip(decoded, gates, strict=True)]
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

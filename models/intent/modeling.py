@@ -6,7 +6,7 @@
     g  = sigmoid(W_g [H; S~] + b)                                      n x d     (per position and feature)
     F  = g * H + (1 - g) * S~
     C  = TransformerEncoderLayer(F)                                     context over the fused sequence
-    z  = [C_cls; mean(C)]  -> domain head, intent head
+    z  = [C_cls; mean(C) (; bag of hashed char 2/3-grams)]  -> domain head, intent head
 
 Why attention and a gate instead of slot tokens in the input: BERT never saw slot tags in pre-training, and
 gazetteer labels are noisy (愤怒的小鸟 is an app *and* a dish), so the model has to learn per position how far
@@ -51,6 +51,8 @@ class HeadConfig:
     attn_heads: int = 4
     context_heads: int = 4       # the self-attention layer over the fused sequence
     dropout: float = 0.1
+    ngram_buckets: int = 0       # >0: a hashed character 2/3-gram bag (fastText style) joins the pooled features
+    ngram_dim: int = 64
     intent_weight: float = 1.0   # loss weight of the intent head against the domain head
     label_smoothing: float = 0.0
     domain_temperature: float = 1.0   # calibration (fitted on dev after training; 1.0 = uncalibrated)
@@ -110,12 +112,18 @@ class SlotAwareIntentModel(SavableModel, nn.Module):
         self.context = nn.TransformerEncoderLayer(d, head.context_heads, dim_feedforward=2 * d,
                                                   dropout=head.dropout, batch_first=True, norm_first=True)
         self.dropout = nn.Dropout(head.dropout)
-        self.domain_head = nn.Linear(2 * d, max(1, len(head.domains)))
-        self.intent_head = nn.Linear(2 * d, max(1, len(head.intents)))
+        pooled = 2 * d
+        self.ngrams = None
+        if head.ngram_buckets:
+            self.ngrams = nn.EmbeddingBag(head.ngram_buckets + 1, head.ngram_dim, mode="mean", padding_idx=0)
+            pooled += head.ngram_dim
+        self.domain_head = nn.Linear(pooled, max(1, len(head.domains)))
+        self.intent_head = nn.Linear(pooled, max(1, len(head.intents)))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, slot_types: torch.Tensor | None = None,
-                slot_positions: torch.Tensor | None = None, domain_labels: torch.Tensor | None = None,
-                intent_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                slot_positions: torch.Tensor | None = None, ngram_ids: torch.Tensor | None = None,
+                domain_labels: torch.Tensor | None = None, intent_labels: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pad = attention_mask == 0
         gates = None
@@ -124,7 +132,10 @@ class SlotAwareIntentModel(SavableModel, nn.Module):
             gates = g.mean(dim=-1)
         c = self.context(h, src_key_padding_mask=pad)
         keep = attention_mask.unsqueeze(-1).to(c.dtype)
-        pooled = self.dropout(torch.cat([c[:, 0], (c * keep).sum(1) / keep.sum(1).clamp(min=1)], dim=-1))
+        parts = [c[:, 0], (c * keep).sum(1) / keep.sum(1).clamp(min=1)]
+        if self.ngrams is not None:
+            parts.append(self.ngrams(ngram_ids).to(c.dtype))
+        pooled = self.dropout(torch.cat(parts, dim=-1))
         out = {"domain_logits": self.domain_head(pooled), "intent_logits": self.intent_head(pooled)}
         if gates is not None:
             out["gates"] = gates

@@ -22,6 +22,7 @@ from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune
 from models.common.training import ListDataset, run_training, set_seed
 from models.encoder.modeling import load_encoder
+from models.intent.augment import swap_entities
 from models.intent.calibration import fit_temperature
 from models.intent.data import INTENT_SEP, IntentExample, flatten, load_splits, missing_files
 from models.intent.features import IGNORE, SlotTagVocab, collate, encode_examples
@@ -51,32 +52,38 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         raise TrainConfigError(f"data.dir={cfg['data']['dir']}: missing {missing} (see ../shared/data/PROVENANCE.md)")
 
 
-def label_spaces(train: Sequence[IntentExample]) -> tuple[list[str], list[str]]:
-    """Sorted domains (every example) and ``domain/intent`` labels (examples that have an intent)."""
-    return sorted({x.domain for x in train}), sorted({x.label for x in train if x.intent is not None})
+def label_spaces(domain_examples: Sequence[IntentExample], train: Sequence[IntentExample]
+                 ) -> tuple[list[str], list[str]]:
+    """Sorted domains (of the domain head's examples) and ``domain/intent`` labels (examples with an intent)."""
+    return sorted({x.domain for x in domain_examples}), sorted({x.label for x in train if x.intent is not None})
 
 
 def slot_types_of(char_slots: Sequence[Sequence[Sequence[str]]]) -> list[str]:
     return sorted({tag.partition("-")[2] for text in char_slots for tags in text for tag in tags})
 
 
-def fit_temperatures(clf: IntentClassifier, dev: Sequence[IntentExample], slots: Sequence) -> dict[str, float]:
-    """Domain and intent temperatures on dev; the intent softmax runs over the gold domain's intents, as
-    decoding does."""
+def fit_temperatures(clf: IntentClassifier, dev: Sequence[IntentExample], slots: Sequence,
+                     shared_domains: bool) -> dict[str, float]:
+    """One temperature per head, on the dev examples that head has labels for."""
     dom, intent, _ = clf.logits([x.text for x in dev], slots)
-    d_idx = np.array([clf.domain_index.get(x.domain, -1) for x in dev])
-    keep = d_idx >= 0
-    t_dom = fit_temperature(dom[keep], d_idx[keep])
-    rows, labels = [], []
-    width = max((len(g) for g in clf.domain_intents.values()), default=1)
-    for k, x in enumerate(dev):
-        group = clf.domain_intents.get(x.domain)
-        if x.intent is not None and group and x.label in clf.head.intents:
-            local = group.index(clf.head.intents.index(x.label))
-            rows.append(np.pad(intent[k, group], (0, width - len(group)), constant_values=-1e9))
-            labels.append(local)
-    t_int = fit_temperature(np.stack(rows), np.array(labels)) if rows else 1.0
-    return {"domain_temperature": t_dom, "intent_temperature": t_int}
+    d_idx = np.array([clf.domain_index.get(x.domain, -1) if x.intent is None or shared_domains else -1
+                      for x in dev])
+    i_idx = np.array([clf.head.intents.index(x.label) if x.intent is not None and x.label in clf.head.intents
+                      else -1 for x in dev])
+    return {"domain_temperature": fit_temperature(dom[d_idx >= 0], d_idx[d_idx >= 0]),
+            "intent_temperature": fit_temperature(intent[i_idx >= 0], i_idx[i_idx >= 0])}
+
+
+def write_dev_sets(dev: Mapping[str, Sequence[IntentExample]], folder: Path) -> None:
+    """The dev splits as ``duihua eval intent`` files, in each dataset's own format."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, examples in dev.items():
+        if name == "smp2019":
+            records = [{"text": x.text, "domain": x.domain, "intent": x.intent, "slots": {}} for x in examples]
+            (folder / "smp2019.json").write_text(json.dumps(records, ensure_ascii=False, indent=0), "utf-8")
+        else:
+            lines = [json.dumps({"query": x.text, "label": x.domain}, ensure_ascii=False) for x in examples]
+            (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def dev_scores(clf: IntentClassifier, dev: Mapping[str, Sequence[IntentExample]], slots: Mapping[str, Sequence]
@@ -86,14 +93,15 @@ def dev_scores(clf: IntentClassifier, dev: Mapping[str, Sequence[IntentExample]]
     for name, examples in dev.items():
         texts = [x.text for x in examples]
         t0 = time.perf_counter()
-        pred = clf.predict(texts, slots[name])
+        mode = "intent" if any(x.intent is not None for x in examples) else "domain"   # the dataset's scheme
+        pred = clf.predict(texts, slots[name], mode=mode)
         elapsed = time.perf_counter() - t0
-        blind = clf.predict(texts, None)
+        blind = clf.predict(texts, None, mode=mode)
         result = score(examples, [p.label for p in pred])
         result["no_lexicons"] = score(examples, [p.label for p in blind])["accuracy"]
-        result["ece"] = expected_calibration_error([p.score for p in pred],
-                                                   [p.label == x.label or p.domain == x.label
-                                                    for p, x in zip(pred, examples, strict=True)])
+        result["ece"] = expected_calibration_error([p.score for p in pred], [p.label == x.label
+                                                                            for p, x in zip(pred, examples,
+                                                                                            strict=True)])
         gates = [v for p in pred if p.gates for v in p.gates]
         result["mean_gate"] = round(float(np.mean(gates)), 4) if gates else None
         result["queries_per_s"] = round(len(texts) / elapsed, 1) if elapsed else None
@@ -101,8 +109,10 @@ def dev_scores(clf: IntentClassifier, dev: Mapping[str, Sequence[IntentExample]]
     return out
 
 
-def train(cfg: Mapping[str, Any], featurize: Featurizer, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Train into ``output_dir``; ``featurize`` maps texts to ``char_slots`` (``pipeline.slot_features``)."""
+def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[str, Sequence[str]] | None = None,
+          callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train into ``output_dir``. ``featurize`` maps texts to ``char_slots`` and ``entity_pool`` lists lexicon
+    surfaces per slot type (both from ``pipeline.slot_features``); without a pool there is no entity swap."""
     check_config(cfg)
     t0 = time.time()
     set_seed(cfg["seed"])
@@ -114,10 +124,22 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, callbacks: Sequence[Any
         raise TrainConfigError(f"data.datasets={data['datasets']}: no training examples")
     log.warning("intent: featurizing %d train / %d dev texts with the gazetteer", len(train_examples),
                 sum(map(len, dev.values())))
+    write_dev_sets(dev, Path(cfg["dev_dir"]))
     train_slots = featurize([x.text for x in train_examples])
+    swap = data.get("entity_swap") or {}
+    n_original = len(train_examples)
+    if entity_pool and int(swap.get("copies", 0)):
+        extra, extra_slots = swap_entities(train_examples, train_slots, entity_pool, featurize,
+                                           int(swap["copies"]), int(swap.get("min_chars", 2)), int(cfg["seed"]))
+        log.warning("intent: entity swap added %d training queries", len(extra))
+        train_examples, train_slots = [*train_examples, *extra], [*train_slots, *extra_slots]
     dev_slots = {k: featurize([x.text for x in v]) for k, v in dev.items()}
-    domains, intents = label_spaces(train_examples)
-    head = HeadConfig(domains=domains, intents=intents, slot_types=slot_types_of(train_slots),
+    # the domain head learns the domain-only scheme (SMP2017); with shared_domains, intent-labelled examples
+    # (SMP2019) train it too, which pays only where the two schemes agree
+    shared = bool(data.get("shared_domains", False))
+    domains, intents = label_spaces([x for x in train_examples if x.intent is None or shared] or train_examples,
+                                    train_examples)
+    head = HeadConfig(domains=domains, intents=intents, slot_types=slot_types_of(train_slots[:n_original]),
                       **cfg["model"]["head"])
     encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
     from models.common.char_ids import CharIds
@@ -127,7 +149,8 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, callbacks: Sequence[Any
     unused = unused_token_ids(char_ids)
     d_index, i_index = {d: i for i, d in enumerate(domains)}, {x: i for i, x in enumerate(intents)}
     encode = lambda xs, ss: encode_examples(xs, ss, char_ids, vocab, d_index, i_index,  # noqa: E731
-                                            int(data["max_chars"]), head.fusion, unused)
+                                            int(data["max_chars"]), head.fusion, unused, shared,
+                                            head.ngram_buckets)
     train_items = encode(train_examples, train_slots)
     dev_all = flatten(dev)
     eval_items = encode(dev_all, [s for k in dev for s in dev_slots[k]])
@@ -143,7 +166,7 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, callbacks: Sequence[Any
     output_dir.mkdir(parents=True, exist_ok=True)
     model = trainer.model.float().eval()
     clf = IntentClassifier(model, char_ids, pad_id)
-    temps = fit_temperatures(clf, dev_all, [s for k in dev for s in dev_slots[k]])
+    temps = fit_temperatures(clf, dev_all, [s for k in dev for s in dev_slots[k]], shared)
     model.head_config.domain_temperature = temps["domain_temperature"]
     model.head_config.intent_temperature = temps["intent_temperature"]
     model.save(output_dir)
@@ -154,6 +177,7 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, callbacks: Sequence[Any
     runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r), None)
     result = {"dev": dev_scores(clf, dev, dev_slots), **temps,
               "train_examples": {k: len(v) for k, v in train_groups.items() if k in data["datasets"]},
+              "swapped_examples": len(train_examples) - n_original,
               "dev_examples": {k: len(v) for k, v in dev.items()}, "domains": len(domains),
               "intents": len(intents), "slot_types": len(head.slot_types), "parameters": params["total"],
               "steps": trainer.state.global_step, "eval_loss": metrics.get("eval_loss"),

@@ -3,7 +3,8 @@
 FILE is either an SMP2019-style JSON array (``text``, ``domain``, ``intent``, ``slots``; the label is
 ``domain/intent``) or SMP2017-style JSONL (``query``, ``label``; the label is the domain), told apart by the
 first character. Each text is classified as one sentence, with the configured slot tagger feeding the model,
-exactly as the pipeline does it. Scores use the argmax label (no ``unknown`` threshold), and are percentages:
+exactly as the pipeline does it, decoded by the head trained on the file's label scheme (``intent`` for
+SMP2019, ``domain`` for SMP2017). Scores use the argmax label (no ``unknown`` threshold), and are percentages:
 ``accuracy`` on the file's label, ``domain_accuracy``, ``intent_accuracy`` (SMP2019 only, else null) and
 ``macro_f1``; ``unknown_rate`` is the share the configured threshold would turn into ``unknown``.
 """
@@ -36,6 +37,7 @@ def evaluate(data: Path, overrides: Sequence[str]) -> int:
     threshold = stage.threshold if isinstance(stage, SlotAwareIntentClassifier) else 0.0
     if isinstance(stage, SlotAwareIntentClassifier):
         stage.threshold = 0.0   # score the argmax; the threshold's effect is reported as unknown_rate
+        stage.decode = "intent" if fmt == "smp2019" else "domain"   # the head trained on the file's scheme
     t0 = time.perf_counter()
     docs = pipe.batch([Query(text=x.text) for x in examples])
     elapsed = time.perf_counter() - t0

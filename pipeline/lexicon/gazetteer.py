@@ -85,6 +85,16 @@ class Gazetteer:
                     per_source[self.sources[src_idx]] += 1
         return per_source, surfaces
 
+    def surfaces_by_slot(self) -> dict[str, list[str]]:
+        """Every (normalized) surface per slot type, sorted: the entity pool of the intent trainer's
+        entity-swap augmentation."""
+        pool: dict[str, set[str]] = {}
+        if self._automaton is not None:
+            for key, (_length, payload) in self._automaton.items():
+                for src_idx, _value in payload:
+                    pool.setdefault(self.sources[src_idx].slot, set()).add(key)
+        return {slot: sorted(surfaces) for slot, surfaces in sorted(pool.items())}
+
     def lookup(self, surface: str) -> list[GazetteerHit]:
         """Exact lookup of one surface form (for ``duihua lexicon lookup``)."""
         if self._automaton is None:

@@ -2,7 +2,9 @@
 
 Every sentence of every document in a batch goes through the model together. The gazetteer evidence is the
 ``char_slots`` the slot stage wrote (so the stage needs ``slots=gazetteer`` before it, unless
-``use_lexicons: false``, which classifies from the text alone). A prediction whose calibrated score is below
+``use_lexicons: false``, which classifies from the text alone). ``decode`` picks how the two heads combine
+(``models/intent/inference.py``): ``hierarchical`` gives a domain (incl. ``chat``) and, where that domain has
+intents, the best of them. A prediction whose calibrated score is below
 ``threshold`` becomes ``unknown`` (its ``top_k`` still lists the candidates); ``chat`` is an ordinary domain,
 which the reply stage routes to its chat answer.
 """
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from models.intent.inference import UNKNOWN, IntentClassifier, IntentResult
+from models.intent.inference import DECODE_MODES, UNKNOWN, IntentClassifier, IntentResult
 from pipeline.errors import ConfigError
 from pipeline.schema import IntentPrediction, PipelineResult, ScoredLabel
 from pipeline.stages.runtime_checks import resolve_runtime, weights_mtime
@@ -28,11 +30,13 @@ def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, mtime
 class SlotAwareIntentClassifier:
     writes = frozenset({"sentences.intent"})
 
-    def __init__(self, checkpoint: str, threshold: float = 0.3, top_k: int = 3, use_lexicons: bool = True,
-                 return_gates: bool = True, precision: str = "fp32", device: str = "cpu",
+    def __init__(self, checkpoint: str, threshold: float = 0.3, top_k: int = 3, decode: str = "hierarchical",
+                 use_lexicons: bool = True, return_gates: bool = True, precision: str = "fp32", device: str = "cpu",
                  batch_chars: int = 4096) -> None:
         if not 0 <= threshold < 1:
             raise ConfigError(f"intent.threshold: expected a probability in [0, 1), got {threshold}")
+        if decode not in DECODE_MODES:
+            raise ConfigError(f"intent.decode: expected one of {list(DECODE_MODES)}, got {decode!r}")
         if top_k < 1:
             raise ConfigError(f"intent.top_k: expected at least 1, got {top_k}")
         precision = resolve_runtime("torch", precision, device)
@@ -42,7 +46,7 @@ class SlotAwareIntentClassifier:
         except FileNotFoundError as exc:
             raise ConfigError(f"intent.checkpoint: {exc} (train one with `duihua train intent`, or intent=none)"
                               ) from exc
-        self.threshold, self.top_k = threshold, top_k
+        self.threshold, self.top_k, self.decode = threshold, top_k, decode
         self.use_lexicons, self.return_gates = use_lexicons, return_gates
         # the composer checks that the slot stage runs first when the model is to be fed its tags
         self.reads = frozenset({"sentences", "sentences.slots"} if use_lexicons else {"sentences"})
@@ -58,7 +62,8 @@ class SlotAwareIntentClassifier:
     def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
         sentences = [s for d in docs for s in d.sentences]
         slots = [s.char_slots for s in sentences] if self.use_lexicons else None
-        results = iter(self.model.predict([s.text for s in sentences], slots, self.top_k) if sentences else [])
+        texts = [s.text for s in sentences]
+        results = iter(self.model.predict(texts, slots, self.top_k, self.decode) if sentences else [])
         out = []
         for doc in docs:
             updated = [s.model_copy(update={"intent": self.to_prediction(next(results))}) for s in doc.sentences]

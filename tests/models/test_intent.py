@@ -213,3 +213,34 @@ def test_bad_head_options_are_rejected() -> None:
         HeadConfig(fusion="concat")
     with pytest.raises(ValueError, match="tag_pool"):
         HeadConfig(tag_pool="sum")
+
+
+def test_hierarchical_decoding_follows_the_domain_argmax(tiny_intent_dir: Path) -> None:
+    """music wins the domain head (0.45) though chat (0.40) beats each single music intent (0.225 each)."""
+    clf = IntentClassifier.from_pretrained(tiny_intent_dir)
+    p = np.log(np.array([[0.40, 0.45, 0.10, 0.05]]))
+    (label, domain, _, score_, top), = clf.decode(p, np.zeros((1, 3)))
+    assert domain == "music" and label in ("music/PLAY", "music/SEARCH")
+    assert score_ == pytest.approx(0.225, abs=1e-3) and top[0][0] == "chat"
+    (label, *_), = clf.decode(p, np.zeros((1, 3)), mode="domain")
+    assert label == "music"
+    (label, *_), = clf.decode(p, np.array([[0.0, 0.0, 5.0]]), mode="intent")
+    assert label == "train/QUERY"
+    with pytest.raises(ValueError, match="decode"):
+        clf.decode(p, np.zeros((1, 3)), mode="joint")
+
+
+def test_ngram_bag_round_trips_through_a_checkpoint(tmp_path: Path, tiny_tokenizer) -> None:  # noqa: ANN001
+    """With ``ngram_buckets`` the saved model predicts exactly what the in-memory one does."""
+    config = BertConfig(vocab_size=len(tiny_tokenizer), num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    head = HeadConfig(domains=["chat", "music"], slot_types=["song"], slot_dim=8, attn_dim=16, attn_heads=2,
+                      context_heads=2, ngram_buckets=97, ngram_dim=8)
+    model = SlotAwareIntentModel(config, head).eval()
+    model.save(tmp_path)
+    tiny_tokenizer.save_pretrained(str(tmp_path))
+    ids = CharIds.from_tokenizer(tiny_tokenizer)
+    live = IntentClassifier(model, ids, 0).predict(["我想听稻香", "你好"], None, top_k=2)
+    loaded = IntentClassifier.from_pretrained(tmp_path).predict(["我想听稻香", "你好"], None, top_k=2)
+    for a, b in zip(live, loaded, strict=True):
+        assert a.label == b.label and a.score == pytest.approx(b.score, abs=2e-3)

@@ -1,11 +1,12 @@
 """Rebuild the shipped gazetteer lexicons (``lexicons/<domain>/``) from the raw data in ``../shared/data``.
 
 Every shipped domain has one builder function in a module of its own (``build_music`` in :mod:`.music`,
-``build_location`` in :mod:`.location`, then :mod:`.travel`, :mod:`.food`, :mod:`.app`, and :mod:`.thuocl` for
-health, car, animal and person). Each one reads its sources through a :class:`~.sources.BuildContext`, feeds
-candidate surfaces into :class:`~.writer.SlotBuilder` objects and returns a :class:`~.writer.DomainSpec`;
-:func:`build_lexicons` then writes the folders (``lexicon.yaml`` + sorted, de-duplicated entry files) and
-reloads each one with :func:`pipeline.lexicon.manifest.load_domain` as a self-check.
+``build_location`` in :mod:`.location`, then :mod:`.travel`, :mod:`.food`, :mod:`.app`, :mod:`.media`, and
+:mod:`.thuocl` for health, car, animal and person). Each one reads its sources through a
+:class:`~.sources.BuildContext`, feeds candidate surfaces into :class:`~.writer.SlotBuilder` objects and
+returns a :class:`~.writer.DomainSpec`; :func:`build_lexicons` then writes the folders (``lexicon.yaml`` +
+sorted, de-duplicated entry files) and reloads each one with :func:`pipeline.lexicon.manifest.load_domain` as
+a self-check.
 
 Filtering happens in two places and every dropped candidate is counted under the name of the rule that
 dropped it (see :class:`~.writer.BuildReport`, printed by ``python -m pipeline.lexicon.build``):
@@ -36,6 +37,7 @@ from pipeline.lexicon.build.app import build_app
 from pipeline.lexicon.build.filters import WordStats
 from pipeline.lexicon.build.food import build_food
 from pipeline.lexicon.build.location import build_location
+from pipeline.lexicon.build.media import build_media
 from pipeline.lexicon.build.music import build_music
 from pipeline.lexicon.build.sources import BuildContext, check_sources
 from pipeline.lexicon.build.thuocl import build_animal, build_car, build_health, build_person
@@ -56,12 +58,13 @@ BUILDERS: dict[str, Callable[[BuildContext], DomainSpec]] = {
     "health": build_health,
     "car": build_car,
     "animal": build_animal,
+    "media": build_media,
     "person": build_person,
 }
 
 #: Domains that ``build_lexicons`` (``duihua lexicon build``) writes: the ones conf/lexicons/ can select.
 #: ``person`` is built on request only (``python -m pipeline.lexicon.build --domains person``).
-SHIPPED_DOMAINS = ("music", "location", "travel", "food", "app", "health", "car", "animal")
+SHIPPED_DOMAINS = ("music", "location", "travel", "food", "app", "health", "car", "animal", "media")
 
 
 def build_specs(ctx: BuildContext, names: Sequence[str] = SHIPPED_DOMAINS, progress: bool = True) -> list[DomainSpec]:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.intent.data import SMP2019_DEV_PERCENT, is_dev
 from pipeline.errors import LexiconError
 from pipeline.lexicon.build.filters import ChatStats, WordStats
 from pipeline.lexicon.build.writer import BuildReport
@@ -54,6 +55,9 @@ class BuildContext:
     words: WordStats
     report: BuildReport
     place_names: set[str] = field(default_factory=set)  # filled by build_location, used by build_travel
+    # SMP2019 texts in the intent dev split (models/intent/data.py) give no entries: otherwise the gazetteer
+    # would know every dev entity and the intent model's dev scores would be too good to be true
+    smp2019_holdout: float = SMP2019_DEV_PERCENT
     _smp2019: list[dict] | None = None
     _chat: ChatStats | None = None
 
@@ -90,9 +94,11 @@ class BuildContext:
             raise LexiconError(f"{self.data_dir / rel}: not valid JSON ({exc})") from exc
 
     def smp2019_slots(self, domains: Iterable[str] | None, slots: Iterable[str]) -> list[str]:
-        """Slot values of SMP2019 train.json for the given domains (None: all) and slot names."""
+        """Slot values of SMP2019 train.json for the given domains (None: all) and slot names, outside the
+        intent dev split."""
         if self._smp2019 is None:
-            self._smp2019 = self.json(SMP2019_TRAIN)
+            self._smp2019 = [ex for ex in self.json(SMP2019_TRAIN)
+                             if not is_dev(str(ex.get("text", "")).strip(), self.smp2019_holdout)]
         wanted_domains = set(domains) if domains is not None else None
         wanted_slots = set(slots)
         return [
