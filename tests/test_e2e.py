@@ -13,7 +13,7 @@ def default_pipe() -> Pipeline:
 
 def test_demo_query_has_sentences_tokens_slots_and_a_reply(default_pipe):
     result = default_pipe(DEMO)
-    assert result.stages == ["splitter", "segmenter", "slots", "reply"]
+    assert result.stages == ["splitter", "segmenter", "slots", "intent", "reply"]
     weather, music = result.sentences  # the model splitter finds the join of the two requests
     assert (weather.text, music.text) == ("明天北京天气怎么样", "我想听周杰伦的稻香")
     assert set(music.tokens) == {"coarse", "fine"}
@@ -24,7 +24,8 @@ def test_demo_query_has_sentences_tokens_slots_and_a_reply(default_pipe):
     assert ("稻香", "music", "song") in slots
     # everyday words of the query are not entities
     assert not {m.surface for s in result.sentences for m in s.slots} & {"明天", "天气", "怎么样", "我想"}
-    assert result.reply.text == "好的，为您播放周杰伦的稻香"
+    assert (weather.intent.label, music.intent.label) == ("weather/QUERY", "music/PLAY")
+    assert result.reply.text == "好的，为您查询北京市的天气；好的，为您播放周杰伦的稻香"
     assert set(result.timings_ms) == set(result.stages)
 
 
@@ -32,6 +33,7 @@ def test_three_requests_in_one_breath_are_three_sentences(default_pipe):
     text = "明天北京天气怎么样我想听周杰伦的稻香顺便把空调调到二十六度"
     result = default_pipe(text)
     assert [s.text for s in result.sentences] == ["明天北京天气怎么样", "我想听周杰伦的稻香", "顺便把空调调到二十六度"]
+    assert result.sentences[2].intent.label == "unknown"  # no SMP domain covers air conditioning
     assert all(text[s.start:s.end] == s.text for s in result.sentences)
 
 
@@ -39,7 +41,7 @@ def test_selecting_only_location_removes_music_slots():
     result = Pipeline.from_config(overrides=["lexicons=[location]"])(DEMO)
     domains = {m.domain for s in result.sentences for m in s.slot_candidates}
     assert domains == {"location"}
-    assert result.reply.source == "fallback"
+    assert result.reply.text.endswith("好的，为您播放音乐")  # the music intent is found; no song to name
 
 
 def test_multi_sentence_input_keeps_spans(default_pipe):

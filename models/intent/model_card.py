@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from models.common.cards import relative_path
+
 DEV_NAMES = {"smp2017": "SMP2017 `develop.jsonl` (domain)", "smp2019": "SMP2019 dev split (domain/intent)"}
 
 
@@ -32,16 +34,19 @@ def write_model_card(folder: Path, cfg: Mapping[str, Any], result: Mapping[str, 
 Slot-aware intent classification: the pre-trained encoder, gazetteer slot labels fused by **{head['fusion']}**
 fusion (`models/intent/modeling.py`), one self-attention layer over the fused sequence, and two heads: domain
 ({result['domains']} domains, SMP2017 and SMP2019 together, `chat` included) and intent ({result['intents']}
-SMP2019 `domain/intent` labels). Decoding picks the domain, then the best intent of that domain. Scores are
-temperature-calibrated on dev (domain T = {result['domain_temperature']:.2f}, intent T =
-{result['intent_temperature']:.2f}).
+SMP2019 `domain/intent` labels). In the pipeline, decoding picks the domain, then the best intent of that
+domain; each dev set below is scored with the head trained on its own label scheme (SMP2017: domain head;
+SMP2019: intent head), as `duihua eval intent` does. Scores are temperature-calibrated on dev (domain
+T = {result['domain_temperature']:.2f}, intent T = {result['intent_temperature']:.2f}).
 
 | | |
 |---|---|
 | weights | fp16 safetensors, {size_mb:.1f} MB, {result['parameters']:,} parameters |
 | data | `../shared/data/nlu`: train {train_n} (texts found in any dev set removed) |
 | dev | {dev_n}: SMP2017 `develop.jsonl`; {data['dev_percent']} % of SMP2019 `train.json` by CRC32 of the text |
-| gazetteer | lexicons {lexicons}; {result['slot_types']} slot types seen in training; tags pooled by {head['tag_pool']}, at most {head['max_tags']} per character |
+| gazetteer | lexicons {lexicons} (SMP2019-derived entries exclude the dev split); {result['slot_types']} slot types seen in training; tags pooled by {head['tag_pool']}, at most {head['max_tags']} per character |
+| augmentation | entity swap: {data['entity_swap']['copies']} swapped copy per query with a gazetteer entity of ≥ {data['entity_swap']['min_chars']} characters, {result.get('swapped_examples', 0):,} added |
+| head | fusion {head['fusion']}, slot dim {head['slot_dim']}, attention dim {head['attn_dim']} ({head['attn_heads']} heads), char 2/3-gram bag {head['ngram_buckets']:,} buckets × {head['ngram_dim']}, shared domains {data['shared_domains']} |
 | optimisation | {result['steps']:,} steps, batch {trainer['per_device_train_batch_size']}, lr {trainer['learning_rate']} (encoder) / {trainer.get('head_learning_rate') or trainer['learning_rate']} (fusion, heads), {trainer['num_train_epochs']} epochs, fixed (no checkpoint picked on dev) |
 | seed | {cfg['seed']} |
 | wall time | {result['wall_s'] / 60:.1f} min in all, {(result['train_runtime_s'] or 0) / 60:.1f} min training (2 CPU cores) |
@@ -59,7 +64,8 @@ tags. ECE: expected calibration error of the label score (10 bins, after tempera
 
 {dev_table(result['dev'])}
 
-Re-score with `duihua eval intent --data FILE --checkpoint {folder.name if folder.is_absolute() else folder}`.
+The dev files are written to `{relative_path(str(cfg['dev_dir']), cfg['paths']['root'])}/`; re-score with
+`duihua eval intent --data {relative_path(str(cfg['dev_dir']), cfg['paths']['root'])}/smp2017.jsonl --checkpoint {relative_path(str(folder), cfg['paths']['root'])}`.
 {extra}
 ## Data and licences
 

@@ -94,7 +94,7 @@ def evaluate(data: Path, overrides: Sequence[str]) -> int:
     if data.suffix not in (".json", ".jsonl"):
         raise InputError(f"{data}: expected .json (array) or .jsonl SMP2019-style records")
     records = read_records(data)
-    pipe = Pipeline.from_config(overrides=["reply=none", *overrides])
+    pipe = Pipeline.from_config(overrides=["intent=none", "reply=none", *overrides])
     metrics, rows = score(pipe, records)
     print_report(("gold slot", "count", "recall", "candidate recall"), rows, {"stage": "slots", **metrics})
     return 0

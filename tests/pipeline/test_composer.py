@@ -9,7 +9,8 @@ from tests.conftest import mini_overrides
 
 
 def test_overrides_swap_and_disable_stages(mini_lexicons):
-    pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "reply=none", "segmenter=none"))
+    pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "reply=none", "segmenter=none",
+                                                         "intent=none"))
     assert pipe.stage_names == ["splitter", "slots"]
     result = pipe("我想听周杰伦的稻香")
     assert result.reply is None and result.sentences[0].tokens == {}

@@ -15,7 +15,7 @@ from tests.conftest import DATA
 
 def neural_pipe(checkpoint, *extra: str) -> Pipeline:
     return Pipeline.from_config(overrides=["segmenter=neural", f"segmenter.checkpoint={checkpoint}", "slots=none",
-                                           "reply=none", *extra])
+                                           "intent=none", "reply=none", *extra])
 
 
 def test_tokens_point_into_their_sentence_at_both_granularities(tiny_segmenter_dir):

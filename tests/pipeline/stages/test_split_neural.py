@@ -15,7 +15,7 @@ from tests.conftest import DATA
 
 def split_pipe(checkpoint, *extra: str) -> Pipeline:
     return Pipeline.from_config(overrides=["splitter=neural", f"splitter.checkpoint={checkpoint}", "segmenter=none",
-                                           "slots=none", "reply=none", *extra])
+                                           "slots=none", "intent=none", "reply=none", *extra])
 
 
 def texts_of(pipe: Pipeline, text: str) -> list[str]:
