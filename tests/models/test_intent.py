@@ -244,3 +244,82 @@ def test_ngram_bag_round_trips_through_a_checkpoint(tmp_path: Path, tiny_tokeniz
     loaded = IntentClassifier.from_pretrained(tmp_path).predict(["我想听稻香", "你好"], None, top_k=2)
     for a, b in zip(live, loaded, strict=True):
         assert a.label == b.label and a.score == pytest.approx(b.score, abs=2e-3)
+
+
+# -- entity swap ------------------------------------------------------------------------------------------
+
+from models.intent.augment import entity_spans, swap_entities  # noqa: E402
+
+
+def test_entity_spans_follow_b_then_i_tags() -> None:
+    slots = [[], ["B-singer", "B-song"], ["I-singer", "I-song"], ["I-singer"], [], ["B-song"], ["I-song"]]
+    assert entity_spans(slots) == [(1, 4, "singer"), (1, 3, "song"), (5, 7, "song")]
+
+
+def test_swap_replaces_the_longest_entity_and_keeps_the_label() -> None:
+    ex = IntentExample("我想听周杰伦的稻香", "music", "PLAY")
+    slots = [[], [], [], ["B-singer"], ["I-singer"], ["I-singer"], [], ["B-song"], ["I-song"]]
+    seen: list[list[str]] = []
+
+    def featurize(texts):  # noqa: ANN001, ANN202 - a stand-in for the gazetteer
+        seen.append(list(texts))
+        return [[[] for _ in t] for t in texts]
+
+    out, out_slots = swap_entities([ex, IntentExample("你好", "chat")], [slots, [[], []]],
+                                   {"singer": ["王菲", "周杰伦"], "song": ["晴天"]}, featurize, copies=3, seed=1)
+    assert out and all(x.text in ("我想听王菲的稻香",) and x.label == "music/PLAY" for x in out)
+    assert seen == [[x.text for x in out]] and len(out_slots) == len(out)  # the new texts are re-tagged
+
+
+# -- the training command ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_nlu_data(tmp_path: Path) -> Path:
+    """A miniature ``../shared/data/nlu`` in the real formats (made-up queries, real layout)."""
+    root = tmp_path / "data" / "nlu"
+    (root / "smp2017").mkdir(parents=True)
+    (root / "smp2019").mkdir()
+    smp2017 = [("你好呀", "chat"), ("我想听稻香", "music"), ("北京天气", "weather"), ("讲个笑话吧", "chat"),
+               ("播放晴天", "music"), ("上海下雨吗", "weather")]
+    lines = [json.dumps({"query": q, "label": lab}, ensure_ascii=False) for q, lab in smp2017]
+    (root / "smp2017" / "train.jsonl").write_text("\n".join(lines * 3) + "\n", encoding="utf-8")
+    (root / "smp2017" / "develop.jsonl").write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
+    smp2019 = [{"text": f"{verb}{song}", "domain": "music", "intent": intent, "slots": {"song": song}}
+               for verb, intent in (("播放", "PLAY"), ("搜索", "SEARCH")) for song in ("稻香", "晴天", "七里香")]
+    (root / "smp2019" / "train.json").write_text(json.dumps(smp2019 * 3, ensure_ascii=False), encoding="utf-8")
+    return tmp_path / "data"
+
+
+def test_train_command_writes_a_loadable_checkpoint_with_card(tiny_nlu_data, tiny_tokenizer, tmp_path) -> None:  # noqa: ANN001
+    from omegaconf import OmegaConf
+    from transformers import BertModel
+
+    from models.intent.train import train
+    from pipeline.config import load_config
+    from pipeline.slot_features import featurizer_from_config
+
+    encoder_dir = tmp_path / "encoder"
+    BertModel(BertConfig(vocab_size=len(tiny_tokenizer), num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(str(encoder_dir))
+    tiny_tokenizer.save_pretrained(str(encoder_dir))
+    lexicon = Path(__file__).parents[1] / "data" / "lexicons" / "minimusic"
+    overrides = [f"data.dir={tiny_nlu_data}", "data.dev_percent=50", f"encoder.pretrained={encoder_dir}",
+                 f"output_dir={tmp_path / 'out'}", f"work_dir={tmp_path / 'work'}", f"dev_dir={tmp_path / 'dev'}",
+                 "lexicons=[]", f"lexicons.extra_dirs=[{lexicon}]", "model.head.slot_dim=8", "model.head.attn_dim=16",
+                 "model.head.attn_heads=2", "model.head.context_heads=2", "model.head.ngram_buckets=101",
+                 "model.head.ngram_dim=8", "trainer.max_steps=4", "trainer.per_device_train_batch_size=8",
+                 "trainer.cpu_bf16=false", "trainer.logging_steps=1"]
+    cfg = OmegaConf.to_container(load_config("train/intent", overrides), resolve=True)
+    cfg["command"] = "duihua train intent (test)"
+    featurize, pool = featurizer_from_config(cfg)
+    result = train(cfg, featurize, pool)
+    out = tmp_path / "out"
+    assert {"intent.json", "model.safetensors", "tokenizer.json", "README.md", "train_result.json"} <= {
+        p.name for p in out.iterdir()}
+    assert result["steps"] == 4 and result["swapped_examples"] > 0   # 稻香/晴天/七里香 swap among themselves
+    assert 0 <= result["smp2017_accuracy"] <= 100 and 0 <= result["smp2019_accuracy"] <= 100
+    assert "| seed | 42 |" in (out / "README.md").read_text(encoding="utf-8")
+    assert {p.name for p in (tmp_path / "dev").iterdir()} == {"smp2017.jsonl", "smp2019.json"}
+    (r,) = IntentClassifier.from_pretrained(out).predict(["播放稻香"], featurize(["播放稻香"]))
+    assert r.domain in ("chat", "music", "weather") and len(r.gates) == 4

@@ -133,3 +133,18 @@ def test_train_splitter_config_mistakes_are_one_line_errors(stage, override, mes
     assert main(["train", stage, *safe, *override.split()]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.head.fusion=concat", "model.head.fusion: expected one of"),
+    ("data.dir=/nonexistent", "missing"),
+    ("data.dev_percent=0", "data.dev_percent must be in (0, 100)"),
+    ("data.max_chars=400", "at most 250"),
+    ("encoder.pretrained=/nonexistent/encoder", "folder not found"),
+])
+def test_train_intent_config_mistakes_are_one_line_errors(override, message, capsys, tmp_path):
+    safe = [f"output_dir={tmp_path}/out", f"work_dir={tmp_path}/work", f"dev_dir={tmp_path}/dev",
+            "trainer.max_steps=1"]
+    assert main(["train", "intent", *safe, *override.split()]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
