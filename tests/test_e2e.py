@@ -33,7 +33,8 @@ def test_three_requests_in_one_breath_are_three_sentences(default_pipe):
     text = "明天北京天气怎么样我想听周杰伦的稻香顺便把空调调到二十六度"
     result = default_pipe(text)
     assert [s.text for s in result.sentences] == ["明天北京天气怎么样", "我想听周杰伦的稻香", "顺便把空调调到二十六度"]
-    assert result.sentences[2].intent.label == "unknown"  # no SMP domain covers air conditioning
+    third = result.sentences[2].intent   # no SMP domain covers air conditioning: a low score, under the threshold
+    assert third.label == "unknown" and third.top_k and third.top_k[0].score < 0.5
     assert all(text[s.start:s.end] == s.text for s in result.sentences)
 
 

@@ -51,3 +51,21 @@ def swap_entities(examples: Sequence[IntentExample], char_slots: Sequence[CharSl
             if surface != ex.text[start:end]:
                 out.append(IntentExample(ex.text[:start] + surface + ex.text[end:], ex.domain, ex.intent))
     return out, featurize([x.text for x in out])
+
+
+def drop_tags(char_slots: Sequence[CharSlots], p: float, seed: int = 0) -> list[list[list[str]]]:
+    """Each tagged span's tags removed with probability ``p`` (the copies are new lists).
+
+    Why: the lexicons hold the training queries' own slot values, so in training every entity is tagged,
+    while at test time unseen entities are not. Without dropout the model learns "no tag, so not music";
+    dropping tags makes it meet untagged entities in training too, as it will in use."""
+    rng = random.Random(seed)
+    out = []
+    for slots in char_slots:
+        tags = [list(t) for t in slots]
+        for start, end, slot in entity_spans(slots):
+            if rng.random() < p:
+                for i in range(start, end):
+                    tags[i] = [t for t in tags[i] if t.partition("-")[2] != slot]
+        out.append(tags)
+    return out

@@ -45,7 +45,7 @@ T = {result['domain_temperature']:.2f}, intent T = {result['intent_temperature']
 | data | `../shared/data/nlu`: train {train_n} (texts found in any dev set removed) |
 | dev | {dev_n}: SMP2017 `develop.jsonl`; {data['dev_percent']} % of SMP2019 `train.json` by CRC32 of the text |
 | gazetteer | lexicons {lexicons} (SMP2019-derived entries exclude the dev split); {result['slot_types']} slot types seen in training; tags pooled by {head['tag_pool']}, at most {head['max_tags']} per character |
-| augmentation | entity swap: {data['entity_swap']['copies']} swapped copy per query with a gazetteer entity of ≥ {data['entity_swap']['min_chars']} characters, {result.get('swapped_examples', 0):,} added |
+| augmentation | entity swap: {data['entity_swap']['copies']} swapped copy per query with a gazetteer entity of ≥ {data['entity_swap']['min_chars']} characters, {result.get('swapped_examples', 0):,} added; tag dropout {data.get('tag_dropout', 0.0)} (share of training entity spans shown untagged) |
 | head | fusion {head['fusion']}, slot dim {head['slot_dim']}, attention dim {head['attn_dim']} ({head['attn_heads']} heads), char 2/3-gram bag {head['ngram_buckets']:,} buckets × {head['ngram_dim']}, shared domains {data['shared_domains']} |
 | optimisation | {result['steps']:,} steps, batch {trainer['per_device_train_batch_size']}, lr {trainer['learning_rate']} (encoder) / {trainer.get('head_learning_rate') or trainer['learning_rate']} (fusion, heads), {trainer['num_train_epochs']} epochs, fixed (no checkpoint picked on dev) |
 | seed | {cfg['seed']} |

@@ -22,7 +22,7 @@ from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune
 from models.common.training import ListDataset, run_training, set_seed
 from models.encoder.modeling import load_encoder
-from models.intent.augment import swap_entities
+from models.intent.augment import drop_tags, swap_entities
 from models.intent.calibration import fit_temperature
 from models.intent.data import INTENT_SEP, IntentExample, flatten, load_splits, missing_files
 from models.intent.features import IGNORE, SlotTagVocab, collate, encode_examples
@@ -133,13 +133,16 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
                                            int(swap["copies"]), int(swap.get("min_chars", 2)), int(cfg["seed"]))
         log.warning("intent: entity swap added %d training queries", len(extra))
         train_examples, train_slots = [*train_examples, *extra], [*train_slots, *extra_slots]
+    slot_types = slot_types_of(train_slots[:n_original])   # before dropout: a rare type must not vanish
+    if float(data.get("tag_dropout", 0.0)):
+        train_slots = drop_tags(train_slots, float(data["tag_dropout"]), int(cfg["seed"]))
     dev_slots = {k: featurize([x.text for x in v]) for k, v in dev.items()}
     # the domain head learns the domain-only scheme (SMP2017); with shared_domains, intent-labelled examples
     # (SMP2019) train it too, which pays only where the two schemes agree
     shared = bool(data.get("shared_domains", False))
     domains, intents = label_spaces([x for x in train_examples if x.intent is None or shared] or train_examples,
                                     train_examples)
-    head = HeadConfig(domains=domains, intents=intents, slot_types=slot_types_of(train_slots[:n_original]),
+    head = HeadConfig(domains=domains, intents=intents, slot_types=slot_types,
                       **cfg["model"]["head"])
     encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
     from models.common.char_ids import CharIds

@@ -30,7 +30,7 @@ def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, mtime
 class SlotAwareIntentClassifier:
     writes = frozenset({"sentences.intent"})
 
-    def __init__(self, checkpoint: str, threshold: float = 0.3, top_k: int = 3, decode: str = "hierarchical",
+    def __init__(self, checkpoint: str, threshold: float = 0.5, top_k: int = 3, decode: str = "hierarchical",
                  use_lexicons: bool = True, return_gates: bool = True, precision: str = "fp32", device: str = "cpu",
                  batch_chars: int = 4096) -> None:
         if not 0 <= threshold < 1:

@@ -323,3 +323,15 @@ def test_train_command_writes_a_loadable_checkpoint_with_card(tiny_nlu_data, tin
     assert {p.name for p in (tmp_path / "dev").iterdir()} == {"smp2017.jsonl", "smp2019.json"}
     (r,) = IntentClassifier.from_pretrained(out).predict(["播放稻香"], featurize(["播放稻香"]))
     assert r.domain in ("chat", "music", "weather") and len(r.gates) == 4
+
+
+def test_tag_dropout_removes_whole_spans_at_about_its_rate() -> None:
+    from models.intent.augment import drop_tags
+
+    slots = [[["B-song"], ["I-song"], [], ["B-singer"], ["I-singer"]]] * 400
+    dropped = drop_tags(slots, 0.3, seed=0)
+    kept_song = sum(bool(d[0]) for d in dropped) / len(dropped)
+    assert 0.62 < kept_song < 0.78
+    for d in dropped:   # a span loses all of its tags or none
+        assert bool(d[0]) == bool(d[1]) and bool(d[3]) == bool(d[4])
+    assert slots[0][0] == ["B-song"]   # the input is not modified
