@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +29,7 @@ class IntentExample:
     text: str
     domain: str
     intent: str | None = None   # the bare intent (PLAY); ``label`` joins it to the domain
+    slots: dict[str, str] | None = field(default=None, compare=False)   # SMP2019 annotation, kept for dev files
 
     @property
     def label(self) -> str:
@@ -75,8 +76,9 @@ def read_smp2019(path: Path) -> list[IntentExample]:
         if not isinstance(rec, dict) or not {"text", "domain", "intent"} <= set(rec):
             raise DataFormatError(f'{where}: expected {{"text", "domain", "intent", "slots"}}')
         intent = rec["intent"]
+        slots = rec.get("slots") if isinstance(rec.get("slots"), dict) else None
         out.append(IntentExample(_text(rec["text"], where), _text(rec["domain"], where),
-                                 None if intent in (None, "") else _text(intent, where)))
+                                 None if intent in (None, "") else _text(intent, where), slots))
     return out
 
 

@@ -75,11 +75,13 @@ def fit_temperatures(clf: IntentClassifier, dev: Sequence[IntentExample], slots:
 
 
 def write_dev_sets(dev: Mapping[str, Sequence[IntentExample]], folder: Path) -> None:
-    """The dev splits as ``duihua eval intent`` files, in each dataset's own format."""
+    """The dev splits as ``duihua eval intent`` files, in each dataset's own format (the SMP2019 one keeps its
+    slot annotation, so ``duihua eval slots`` reads it too)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, examples in dev.items():
         if name == "smp2019":
-            records = [{"text": x.text, "domain": x.domain, "intent": x.intent, "slots": {}} for x in examples]
+            records = [{"text": x.text, "domain": x.domain, "intent": x.intent, "slots": x.slots or {}}
+                       for x in examples]
             (folder / "smp2019.json").write_text(json.dumps(records, ensure_ascii=False, indent=0), "utf-8")
         else:
             lines = [json.dumps({"query": x.text, "label": x.domain}, ensure_ascii=False) for x in examples]
