@@ -291,6 +291,17 @@ def tiny_nlu_data(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+def tiny_train_overrides(data: Path, tmp_path: Path) -> list[str]:
+    lexicon = Path(__file__).parents[1] / "data" / "lexicons" / "minimusic"
+    """Tiny model, a few steps, every output under ``tmp_path`` (never the shipped checkpoint)."""
+    return [f"data.dir={data}", "data.dev_percent=50", f"output_dir={tmp_path / 'out'}",
+            f"work_dir={tmp_path / 'work'}", f"dev_dir={tmp_path / 'dev'}", "lexicons=[]",
+            f"lexicons.extra_dirs=[{lexicon}]", "model.head.slot_dim=8", "model.head.attn_dim=16",
+            "model.head.attn_heads=2", "model.head.context_heads=2", "model.head.ngram_buckets=101",
+            "model.head.ngram_dim=8", "trainer.max_steps=4", "trainer.per_device_train_batch_size=8",
+            "trainer.cpu_bf16=false", "trainer.logging_steps=1"]
+
+
 def test_train_command_writes_a_loadable_checkpoint_with_card(tiny_nlu_data, tiny_tokenizer, tmp_path) -> None:  # noqa: ANN001
     from omegaconf import OmegaConf
     from transformers import BertModel
@@ -303,13 +314,7 @@ def test_train_command_writes_a_loadable_checkpoint_with_card(tiny_nlu_data, tin
     BertModel(BertConfig(vocab_size=len(tiny_tokenizer), num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
                          intermediate_size=64, max_position_embeddings=64)).save_pretrained(str(encoder_dir))
     tiny_tokenizer.save_pretrained(str(encoder_dir))
-    lexicon = Path(__file__).parents[1] / "data" / "lexicons" / "minimusic"
-    overrides = [f"data.dir={tiny_nlu_data}", "data.dev_percent=50", f"encoder.pretrained={encoder_dir}",
-                 f"output_dir={tmp_path / 'out'}", f"work_dir={tmp_path / 'work'}", f"dev_dir={tmp_path / 'dev'}",
-                 "lexicons=[]", f"lexicons.extra_dirs=[{lexicon}]", "model.head.slot_dim=8", "model.head.attn_dim=16",
-                 "model.head.attn_heads=2", "model.head.context_heads=2", "model.head.ngram_buckets=101",
-                 "model.head.ngram_dim=8", "trainer.max_steps=4", "trainer.per_device_train_batch_size=8",
-                 "trainer.cpu_bf16=false", "trainer.logging_steps=1"]
+    overrides = [*tiny_train_overrides(tiny_nlu_data, tmp_path), f"encoder.pretrained={encoder_dir}"]
     cfg = OmegaConf.to_container(load_config("train/intent", overrides), resolve=True)
     cfg["command"] = "duihua train intent (test)"
     featurize, pool = featurizer_from_config(cfg)
@@ -335,3 +340,20 @@ def test_tag_dropout_removes_whole_spans_at_about_its_rate() -> None:
     for d in dropped:   # a span loses all of its tags or none
         assert bool(d[0]) == bool(d[1]) and bool(d[3]) == bool(d[4])
     assert slots[0][0] == ["B-song"]   # the input is not modified
+
+
+def test_trains_on_a_hub_style_bert_with_its_own_tokenizer(tiny_nlu_data, hub_style_checkpoint, tmp_path) -> None:  # noqa: ANN001
+    """`encoder=hf encoder.pretrained=NAME`: a WordPiece BERT (no [unusedN] of its own) trains unchanged."""
+    from omegaconf import OmegaConf
+
+    from models.intent.train import train
+    from pipeline.config import load_config
+    from pipeline.slot_features import featurizer_from_config
+
+    overrides = [*tiny_train_overrides(tiny_nlu_data, tmp_path), "encoder=hf",
+                 f"encoder.pretrained={hub_style_checkpoint}", "model.head.fusion=tokens", "trainer.max_steps=2"]
+    cfg = OmegaConf.to_container(load_config("train/intent", overrides), resolve=True)
+    featurize, pool = featurizer_from_config(cfg)
+    assert train(cfg, featurize, pool)["steps"] == 2
+    (r,) = IntentClassifier.from_pretrained(tmp_path / "out").predict(["我想听晴天"], featurize(["我想听晴天"]))
+    assert r.label
