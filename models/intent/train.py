@@ -13,11 +13,13 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune
 from models.common.training import ListDataset, run_training, set_seed
@@ -111,6 +113,44 @@ def dev_scores(clf: IntentClassifier, dev: Mapping[str, Sequence[IntentExample]]
     return out
 
 
+@dataclass
+class TrainingData:
+    examples: list[IntentExample]          # originals, then entity-swapped copies
+    slots: list                            # their char_slots (after tag dropout)
+    slot_types: list[str]                  # slot types the original examples use
+    originals: dict[str, int]              # original training examples per dataset
+    dev: dict[str, list[IntentExample]]
+    dev_slots: dict[str, list]
+
+
+def training_data(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[str, Sequence[str]] | None
+                  ) -> TrainingData:
+    """Training examples with their (augmented) tags, and the dev sets with theirs. The dev sets are also
+    written to ``dev_dir`` as ``duihua eval intent`` files."""
+    data = cfg["data"]
+    train_groups, dev = load_splits(data["dir"], float(data["dev_percent"]))
+    examples = flatten(train_groups, data["datasets"])
+    dev = {k: v for k, v in dev.items() if k in data["datasets"]}
+    if not examples:
+        raise TrainConfigError(f"data.datasets={data['datasets']}: no training examples")
+    log.warning("intent: featurizing %d train / %d dev texts with the gazetteer", len(examples),
+                sum(map(len, dev.values())))
+    write_dev_sets(dev, Path(cfg["dev_dir"]))
+    slots = featurize([x.text for x in examples])
+    slot_types = slot_types_of(slots)   # before dropout: a rare type must not vanish
+    swap = data.get("entity_swap") or {}
+    if entity_pool and int(swap.get("copies", 0)):
+        extra, extra_slots = swap_entities(examples, slots, entity_pool, featurize, int(swap["copies"]),
+                                           int(swap.get("min_chars", 2)), int(cfg["seed"]))
+        log.warning("intent: entity swap added %d training queries", len(extra))
+        examples, slots = [*examples, *extra], [*slots, *extra_slots]
+    if float(data.get("tag_dropout", 0.0)):
+        slots = drop_tags(slots, float(data["tag_dropout"]), int(cfg["seed"]))
+    originals = {k: len(v) for k, v in train_groups.items() if k in data["datasets"]}
+    return TrainingData(examples, slots, slot_types, originals, dev,
+                        {k: featurize([x.text for x in v]) for k, v in dev.items()})
+
+
 def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[str, Sequence[str]] | None = None,
           callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Train into ``output_dir``. ``featurize`` maps texts to ``char_slots`` and ``entity_pool`` lists lexicon
@@ -119,70 +159,45 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
     t0 = time.time()
     set_seed(cfg["seed"])
     data = cfg["data"]
-    train_groups, dev = load_splits(data["dir"], float(data["dev_percent"]))
-    train_examples = flatten(train_groups, data["datasets"])
-    dev = {k: v for k, v in dev.items() if k in data["datasets"]}
-    if not train_examples:
-        raise TrainConfigError(f"data.datasets={data['datasets']}: no training examples")
-    log.warning("intent: featurizing %d train / %d dev texts with the gazetteer", len(train_examples),
-                sum(map(len, dev.values())))
-    write_dev_sets(dev, Path(cfg["dev_dir"]))
-    train_slots = featurize([x.text for x in train_examples])
-    swap = data.get("entity_swap") or {}
-    n_original = len(train_examples)
-    if entity_pool and int(swap.get("copies", 0)):
-        extra, extra_slots = swap_entities(train_examples, train_slots, entity_pool, featurize,
-                                           int(swap["copies"]), int(swap.get("min_chars", 2)), int(cfg["seed"]))
-        log.warning("intent: entity swap added %d training queries", len(extra))
-        train_examples, train_slots = [*train_examples, *extra], [*train_slots, *extra_slots]
-    slot_types = slot_types_of(train_slots[:n_original])   # before dropout: a rare type must not vanish
-    if float(data.get("tag_dropout", 0.0)):
-        train_slots = drop_tags(train_slots, float(data["tag_dropout"]), int(cfg["seed"]))
-    dev_slots = {k: featurize([x.text for x in v]) for k, v in dev.items()}
+    td = training_data(cfg, featurize, entity_pool)
+    train_examples, dev, dev_slots = td.examples, td.dev, td.dev_slots
     # the domain head learns the domain-only scheme (SMP2017); with shared_domains, intent-labelled examples
     # (SMP2019) train it too, which pays only where the two schemes agree
     shared = bool(data.get("shared_domains", False))
     domains, intents = label_spaces([x for x in train_examples if x.intent is None or shared] or train_examples,
                                     train_examples)
-    head = HeadConfig(domains=domains, intents=intents, slot_types=slot_types,
-                      **cfg["model"]["head"])
+    head = HeadConfig(domains=domains, intents=intents, slot_types=td.slot_types, **cfg["model"]["head"])
     encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
-    from models.common.char_ids import CharIds
-
     char_ids = CharIds.from_tokenizer(tokenizer)
     vocab = SlotTagVocab(head.slot_types, head.max_tags)
     unused = unused_token_ids(char_ids)
     d_index, i_index = {d: i for i, d in enumerate(domains)}, {x: i for i, x in enumerate(intents)}
-    encode = lambda xs, ss: encode_examples(xs, ss, char_ids, vocab, d_index, i_index,  # noqa: E731
-                                            int(data["max_chars"]), head.fusion, unused, shared,
-                                            head.ngram_buckets)
-    train_items = encode(train_examples, train_slots)
-    dev_all = flatten(dev)
-    eval_items = encode(dev_all, [s for k in dev for s in dev_slots[k]])
+
+    def encode(examples: Sequence[IntentExample], slots: Sequence) -> list[dict[str, Any]]:
+        return encode_examples(examples, slots, char_ids, vocab, d_index, i_index, int(data["max_chars"]),
+                               head.fusion, unused, shared, head.ngram_buckets)
+
+    dev_all, dev_all_slots = flatten(dev), [s for k in dev for s in dev_slots[k]]
     model = build_model(encoder, head, cfg["model"].get("encoder_layers"))
     del encoder
     finetune = cfg.get("finetune") or {}
     params = apply_finetune(model, model.encoder, finetune.get("method", "full"), finetune.get("freeze_layers", 0))
     pad_id = tokenizer.pad_token_id or 0
-    trainer, metrics = run_training(model, ListDataset(train_items), ListDataset(eval_items),
-                                    lambda b: collate(b, pad_id), Path(cfg["work_dir"]), cfg["trainer"],
-                                    compute_metrics=head_accuracy, callbacks=callbacks)
+    trainer, metrics = run_training(model, ListDataset(encode(train_examples, td.slots)),
+                                    ListDataset(encode(dev_all, dev_all_slots)), lambda b: collate(b, pad_id),
+                                    Path(cfg["work_dir"]), cfg["trainer"], compute_metrics=head_accuracy,
+                                    callbacks=callbacks)
     output_dir = Path(cfg["output_dir"])
-    output_dir.mkdir(parents=True, exist_ok=True)
     model = trainer.model.float().eval()
-    clf = IntentClassifier(model, char_ids, pad_id)
-    temps = fit_temperatures(clf, dev_all, [s for k in dev for s in dev_slots[k]], shared)
+    temps = fit_temperatures(IntentClassifier(model, char_ids, pad_id), dev_all, dev_all_slots, shared)
     model.head_config.domain_temperature = temps["domain_temperature"]
     model.head_config.intent_temperature = temps["intent_temperature"]
-    model.save(output_dir)
-    tokenizer.save_pretrained(str(output_dir))
-    curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in trainer.state.log_history]
-    (output_dir / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
+    save_checkpoint(model, tokenizer, trainer.state.log_history, output_dir)
     clf = IntentClassifier.from_pretrained(output_dir)   # score what was saved: fp16 weights, fitted temperatures
-    runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r), None)
-    result = {"dev": dev_scores(clf, dev, dev_slots), **temps,
-              "train_examples": {k: len(v) for k, v in train_groups.items() if k in data["datasets"]},
-              "swapped_examples": len(train_examples) - n_original,
+    history = trainer.state.log_history
+    runtime = next((r["train_runtime"] for r in reversed(history) if "train_runtime" in r), None)
+    result = {"dev": dev_scores(clf, dev, dev_slots), **temps, "train_examples": td.originals,
+              "swapped_examples": len(train_examples) - sum(td.originals.values()),
               "dev_examples": {k: len(v) for k, v in dev.items()}, "domains": len(domains),
               "intents": len(intents), "slot_types": len(head.slot_types), "parameters": params["total"],
               "steps": trainer.state.global_step, "eval_loss": metrics.get("eval_loss"),
@@ -193,6 +208,15 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
 
     write_model_card(output_dir, cfg, result)
     return summary(result)
+
+
+def save_checkpoint(model: Any, tokenizer: Any, history: Sequence[Mapping[str, Any]], folder: Path) -> None:
+    """fp16 weights + config, the tokenizer, and the loss curve."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder)
+    tokenizer.save_pretrained(str(folder))
+    curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in history]
+    (folder / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
 
 
 def head_accuracy(eval_pred: Any) -> dict[str, float]:
