@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from safetensors.torch import load_file, save_file
-from transformers import BertConfig
+from transformers import BertConfig, BertModel
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -24,8 +24,25 @@ class SavableModel:
     CONFIG_FILE: ClassVar[str]      # not config.json: AutoTokenizer would read it as an HF model config
     MODEL_TYPE: ClassVar[str]
     HEAD_CONFIG: ClassVar[type]
+    TRAIN_COMMAND: ClassVar[str]    # named in the error when a folder holds no such checkpoint
     encoder_config: BertConfig
     head_config: Any
+
+    def init_encoder(self, encoder_config: BertConfig, head: Any) -> int:
+        """Keep both configs (``save`` writes them) and build the encoder; returns its hidden size."""
+        self.encoder_config, self.head_config = encoder_config, head
+        self.encoder = BertModel(encoder_config, add_pooling_layer=False)
+        return encoder_config.hidden_size
+
+    @classmethod
+    def check_folder(cls, folder: str | Path) -> Path:
+        """``folder`` as a Path; FileNotFoundError naming the train command when it holds no checkpoint."""
+        folder = Path(folder)
+        if not (folder / cls.CONFIG_FILE).is_file():
+            kind = cls.MODEL_TYPE.removeprefix("duihua-")
+            raise FileNotFoundError(f"no {kind} checkpoint in {folder} (missing {cls.CONFIG_FILE}); "
+                                    f"train one with `{cls.TRAIN_COMMAND}`")
+        return folder
 
     def save(self, folder: str | Path, fp16: bool = True) -> None:
         folder = Path(folder)
@@ -39,7 +56,7 @@ class SavableModel:
 
     @classmethod
     def load(cls, folder: str | Path) -> Self:
-        folder = Path(folder)
+        folder = cls.check_folder(folder)
         config = json.loads((folder / cls.CONFIG_FILE).read_text(encoding="utf-8"))
         if config.get("model_type") != cls.MODEL_TYPE:
             raise ValueError(f"{folder}: a {config.get('model_type')!r} checkpoint, not {cls.MODEL_TYPE!r}")

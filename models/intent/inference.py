@@ -64,9 +64,7 @@ class IntentClassifier:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, **kwargs: object) -> IntentClassifier:
-        folder = Path(folder)
-        if not (folder / SlotAwareIntentModel.CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"no intent checkpoint in {folder} (missing {SlotAwareIntentModel.CONFIG_FILE})")
+        folder = SlotAwareIntentModel.check_folder(folder)
         tokenizer = load_tokenizer(folder)
         model = SlotAwareIntentModel.load(folder)
         return cls(model, CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0, **kwargs)

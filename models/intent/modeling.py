@@ -102,12 +102,11 @@ class SlotAwareIntentModel(SavableModel, nn.Module):
     CONFIG_FILE = CONFIG_FILE
     MODEL_TYPE = "duihua-intent"
     HEAD_CONFIG = HeadConfig
+    TRAIN_COMMAND = "duihua train intent"
 
     def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
         super().__init__()
-        self.encoder_config, self.head_config = encoder_config, head
-        self.encoder = BertModel(encoder_config, add_pooling_layer=False)
-        d = encoder_config.hidden_size
+        d = self.init_encoder(encoder_config, head)
         self.fusion = GatedSlotAttention(d, head, len(head.slot_types) + 2) if head.fusion == "gated" else None
         self.context = nn.TransformerEncoderLayer(d, head.context_heads, dim_feedforward=2 * d,
                                                   dropout=head.dropout, batch_first=True, norm_first=True)

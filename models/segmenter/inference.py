@@ -73,10 +73,7 @@ class Segmenter:
     def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
                         **kwargs) -> Segmenter:  # noqa: ANN003
         """Load a checkpoint folder; ``backend=onnx|onnx-int8`` exports it to ``cache_dir`` on first use."""
-        folder = Path(folder)
-        if not (folder / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"{folder}: not a segmenter checkpoint (no {CONFIG_FILE}); "
-                                    "train one with `duihua train segmenter`")
+        folder = SegmenterModel.check_folder(folder)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         tokenizer = load_tokenizer(folder)

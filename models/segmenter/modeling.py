@@ -68,12 +68,11 @@ class SegmenterModel(SavableModel, BigramFusion, nn.Module):
     CONFIG_FILE = CONFIG_FILE
     MODEL_TYPE = "duihua-segmenter"
     HEAD_CONFIG = HeadConfig
+    TRAIN_COMMAND = "duihua train segmenter"
 
     def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
         super().__init__()
-        self.encoder_config, self.head_config = encoder_config, head
-        self.encoder = BertModel(encoder_config, add_pooling_layer=False)
-        d = encoder_config.hidden_size
+        d = self.init_encoder(encoder_config, head)
         if head.bigram_dim:
             self.init_bigram_fusion(d, head.n_bigrams, head.bigram_dim)
         if head.mha_heads:

@@ -117,10 +117,7 @@ class Splitter(BoundaryTagger):
     @classmethod
     def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
                         **kwargs) -> Splitter:  # noqa: ANN003
-        folder = Path(folder)
-        if not (folder / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"{folder}: not a splitter checkpoint (no {CONFIG_FILE}); "
-                                    "train one with `duihua train splitter-distill`")
+        folder = SplitterModel.check_folder(folder)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         model = SplitterModel.load(folder)
