@@ -1,0 +1,107 @@
+"""Load a trained generator folder and use it: replies for contexts, and perplexity of reference replies.
+
+A folder holds a plain BERT MLM (``config.json`` + fp16 ``model.safetensors``), its tokenizer, and
+``reply.json`` with the input limits it was trained with.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from transformers import BertForMaskedLM, PreTrainedTokenizerBase
+
+from models.reply.decoding import DecodingConfig, generate
+from models.reply.features import PrefixLMCollator, encode_pair, source_ids, to_batch
+from models.reply.modeling import CachedDecoder, lm_loss_and_logits
+from models.tokenization import load_tokenizer
+
+CONFIG_FILE = "reply.json"
+TRAIN_COMMAND = "duihua train reply"
+
+
+@dataclass
+class InputLimits:
+    max_source_chars: int = 96   # ids in the source, [CLS] and [SEP]s included
+    max_turns: int = 3           # context turns kept (the query included)
+    max_target_chars: int = 40   # reply characters trained on
+
+
+@dataclass
+class GeneratedReply:
+    text: str
+    score: float  # mean log-probability per token, [SEP] included
+
+
+def save_limits(folder: Path, limits: InputLimits) -> None:
+    (folder / CONFIG_FILE).write_text(json.dumps({"model_type": "duihua-reply", **asdict(limits)}, indent=1),
+                                      encoding="utf-8")
+
+
+class ReplyGenerator:
+    def __init__(self, model: BertForMaskedLM, tokenizer: PreTrainedTokenizerBase, limits: InputLimits) -> None:
+        self.model = model.eval()
+        self.decoder = CachedDecoder(self.model)
+        self.tokenizer = tokenizer
+        self.limits = limits
+        self.eos = tokenizer.sep_token_id
+        # never generated: padding, [CLS], [MASK], [UNK], granularity and [unusedN] tokens
+        self.banned = [i for i in tokenizer.all_special_ids if i != self.eos]
+        self.banned += [i for t, i in tokenizer.get_vocab().items() if t.startswith("[unused") or t in
+                        ("[FINE]", "[COARSE]", "[UNK]")]
+        self.banned = sorted(set(self.banned))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> ReplyGenerator:
+        folder = Path(folder)
+        if not (folder / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"no reply generator in {folder} (missing {CONFIG_FILE}); train one with "
+                                    f"`{TRAIN_COMMAND}`")
+        meta = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        limits = InputLimits(**{k: v for k, v in meta.items() if k in InputLimits.__dataclass_fields__})
+        model = BertForMaskedLM.from_pretrained(str(folder), dtype=torch.float32)
+        return cls(model, load_tokenizer(folder), limits)
+
+    def _sources(self, contexts: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = [source_ids(self.tokenizer, c, self.limits.max_source_chars, self.limits.max_turns)
+                for c in contexts]
+        width = max(map(len, rows))
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+            attention[i, : len(row)] = 1
+        return ids, attention
+
+    def generate(self, contexts: Sequence[Sequence[str]], decoding: DecodingConfig | None = None
+                 ) -> list[GeneratedReply]:
+        """One reply per context (a list of turns, oldest first; an empty list is allowed)."""
+        if not contexts:
+            return []
+        decoding = decoding or DecodingConfig()
+        ids, attention = self._sources(contexts)
+        # per-row seeds from the context: the same context gets the same sampled reply, in any batch
+        seeds = [decoding.seed + zlib.crc32("\x1f".join(c).encode("utf-8")) for c in contexts]
+        out = generate(self.decoder, ids, attention, self.eos, decoding, self.banned, seeds)
+        return [GeneratedReply(self.tokenizer.decode(seq, skip_special_tokens=True).replace(" ", ""), score)
+                for seq, score in out]
+
+    @torch.no_grad()
+    def perplexity(self, pairs: Sequence[tuple[Sequence[str], str]], batch_size: int = 64) -> float:
+        """exp(mean negative log-likelihood per reference token, the closing [SEP] included)."""
+        collate = PrefixLMCollator(self.tokenizer, mlm_probability=0.0)
+        total, count = 0.0, 0
+        for i in range(0, len(pairs), batch_size):
+            items = [encode_pair(self.tokenizer, c, r, self.limits.max_source_chars, self.limits.max_turns,
+                                 self.limits.max_target_chars) for c, r in pairs[i : i + batch_size]]
+            batch = to_batch(collate(items))
+            n = int((batch.lm_labels != -100).sum())
+            loss, _ = lm_loss_and_logits(self.model, batch, 0.0)
+            total += float(loss) * n
+            count += n
+        return math.exp(total / max(count, 1))
