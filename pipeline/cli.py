@@ -23,15 +23,18 @@ TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train",
                              "segmenter": "models.segmenter.train:train",
                              "splitter": "models.splitter.train:train",
                              "splitter-distill": "models.splitter.distill:distill",
-                             "intent": "pipeline.train_intent:train"}
+                             "intent": "pipeline.train_intent:train",
+                             "reply": "models.reply.train:train"}
 EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
                               "segmenter": "pipeline.evaluate.segment:evaluate",
                               "splitter": "pipeline.evaluate.split:evaluate",
-                              "intent": "pipeline.evaluate.intent:evaluate"}
+                              "intent": "pipeline.evaluate.intent:evaluate",
+                              "reply": "pipeline.evaluate.reply:evaluate"}
 # `duihua eval <stage> --checkpoint DIR`: the overrides that point the stage at DIR
 CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.checkpoint={d}"],
                      "splitter": lambda d: ["splitter=neural", f"splitter.checkpoint={d}"],
-                     "intent": lambda d: ["intent=slot_attention", f"intent.checkpoint={d}"]}
+                     "intent": lambda d: ["intent=slot_attention", f"intent.checkpoint={d}"],
+                     "reply": lambda d: ["reply=generative", f"reply.checkpoint={d}"]}
 KNOWN_STAGES = ("pretrain", "splitter", "splitter-distill", "segmenter", "slots", "intent", "reply")
 STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
 log = logging.getLogger("duihua")

@@ -102,3 +102,20 @@ def tiny_intent_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     SlotAwareIntentModel(encoder, head).save(out)
     tokenizer.save_pretrained(str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_reply_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained, tiny reply generator in the shipped format (for wiring tests, not for quality)."""
+    import torch
+    from transformers import BertForMaskedLM
+
+    from models.reply.inference import InputLimits, save_limits
+
+    tokenizer, _, encoder = _tiny_parts()
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("reply")
+    BertForMaskedLM(encoder).save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    save_limits(out, InputLimits(max_source_chars=32, max_turns=3, max_target_chars=16))
+    return out

@@ -69,9 +69,9 @@ def test_bad_input_files_fail_before_processing(capsys, mini_lexicons, tmp_path,
     (["run", "lexicons=[]", "lexicons.extra_dirs=[/no/such/lexicon]", "你好"], "lexicon folder not found"),
     (["run", "lexicons=[]", "runtime.max_chars=3", "一二三四"], "runtime.max_chars=3"),
     (["run", "lexicons=[]", "一", "二"], "expected one text argument"),
-    (["train", "reply"], "`duihua train reply` is not available yet"),
+    (["train", "reply", "model.init=nope"], "model.init: expected pretrained or scratch"),
     (["train", "bogus"], "unknown stage 'bogus'"),
-    (["eval", "reply", "--data", "x.txt"], "`duihua eval reply` is not available yet"),
+    (["eval", "reply", "--data", "x.txt"], "data file not found: x.txt"),
     (["eval", "segment", "--data", "/no/gold.txt"], "data file not found: /no/gold.txt"),
     (["serve", "server.port=notaport"], "server.port"),
     (["lexicon", "lookup", "lexicons=[]"], "usage: duihua lexicon lookup WORD"),
@@ -148,3 +148,48 @@ def test_train_intent_config_mistakes_are_one_line_errors(override, message, cap
     assert main(["train", "intent", *safe, *override.split()]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+data.weights.weibo=1", "data.weights: unknown sources ['weibo']"),
+    ("data.dir=/nonexistent", "missing"),
+    ("model.limits.max_source_chars=250", "must fit 256 positions"),
+    ("decoding.top_p=0", "top_p"),
+])
+def test_train_reply_config_mistakes_are_one_line_errors(override, message, capsys, tmp_path):
+    safe = [f"output_dir={tmp_path}/out", f"work_dir={tmp_path}/work", f"dev_dir={tmp_path}/dev",
+            "trainer.max_steps=1"]
+    assert main(["train", "reply", *safe, override]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.fixture
+def chat_tsv(tmp_path):
+    path = tmp_path / "chat.tsv"
+    path.write_text("你 好\t你 好 呀\n今 天 天 气 怎 么 样\t晴 天\n北 京\t首 都\n", encoding="utf-8")
+    return path
+
+
+def test_eval_reply_scores_retrieval_and_generation(capsys, chat_tsv, tiny_reply_dir):
+    code, out, _ = run_cli(capsys, "eval", "reply", "--data", str(chat_tsv), "reply=retrieval", "reply.sources=[]",
+                           f"reply.files=[{chat_tsv}]")
+    metrics = json.loads(out.splitlines()[-1])
+    assert code == 0 and metrics["replier"] == "retrieval" and metrics["ppl"] is None
+    assert metrics["bleu2"] == 1.0 and metrics["pairs"] == 3   # each query retrieves its own response
+    code, out, _ = run_cli(capsys, "eval", "reply", "--data", str(chat_tsv), "--checkpoint", str(tiny_reply_dir))
+    metrics = json.loads(out.splitlines()[-1])
+    assert code == 0 and metrics["replier"] == "generative" and metrics["ppl"] > 1
+    assert {"bleu1", "bleu2", "distinct1", "distinct2"} <= set(metrics)
+
+
+@pytest.mark.parametrize("content, extra, message", [
+    ("你好\t你好呀\n坏行\n", [], "chat.tsv:2: expected query<TAB>response"),
+    ("你好\t你好呀\n", ["reply=template"], "cannot answer chat"),
+    ("你好\t你好呀\n", ["reply=none"], "reply=none"),
+])
+def test_eval_reply_mistakes_exit_2_with_one_line(capsys, tmp_path, content, extra, message):
+    path = tmp_path / "chat.tsv"
+    path.write_text(content, encoding="utf-8")
+    code, _, err = run_cli(capsys, "eval", "reply", "--data", str(path), *extra)
+    assert code == 2 and message in err and err.count("\n") == 1

@@ -1,0 +1,139 @@
+"""Reply generation: the pre-trained prefix-LM generator vs BM25 retrieval vs a plain seq2seq from scratch.
+
+All systems answer the same held-out pairs, in one run: every reply of the LCCC multi-turn ``valid``
+dialogues, single-turn (the turn before it is the query), as ``duihua eval reply`` scores the dev TSV.
+
+  generator       checkpoints/reply: BERT initialised from the pre-trained encoder, target LM + source MLM
+  seq2seq         the same architecture, data and schedule from random weights, target LM only:
+                  ``duihua train reply model.init=scratch objectives.mlm_weight=0 output_dir=... work_dir=...``
+  retrieval       BM25 over the queries of the training pairs (``reply=retrieval``), answering the stored
+                  response; also over the subtitle pairs the generator saw (``+subtitles``)
+
+Each generator is decoded with the shipped decoding (nucleus sampling) and with greedy and beam search.
+Latency: wall time per reply at batch 1 over ``--latency-queries`` dev queries, for the shipped decoding as
+it ends naturally, and forced to exactly 20 characters (the target: P99 <= 100 ms on 2 CPU cores).
+
+Usage: ``python bench/reply.py [--scratch DIR] [--latency-queries N]``; prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from models.reply.data import dev_pairs, load_source
+from models.reply.decoding import DecodingConfig
+from models.reply.inference import ReplyGenerator
+from models.reply.metrics import reply_scores
+from models.reply.retrieval import BM25Index
+from pipeline.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH_COMMAND = ("duihua train reply model.init=scratch objectives.mlm_weight=0 "
+                   "output_dir=outputs/reply-scratch/model work_dir=outputs/reply-scratch/work "
+                   "dev_dir=outputs/reply-scratch/dev")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def decode_all(generator: ReplyGenerator, queries: list[str], cfg: DecodingConfig, batch: int = 32) -> list[str]:
+    out: list[str] = []
+    for i in range(0, len(queries), batch):
+        out += [r.text for r in generator.generate([[q] for q in queries[i : i + batch]], cfg)]
+    return out
+
+
+def latency(generator: ReplyGenerator, queries: list[str], cfg: DecodingConfig) -> dict[str, float]:
+    generator.generate([[queries[0]]], cfg)  # warm-up
+    times, lengths = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        (reply,) = generator.generate([[q]], cfg)
+        times.append(1000 * (time.perf_counter() - t0))
+        lengths.append(len(reply.text))
+    return {"p50_ms": round(statistics.median(times), 1), "p99_ms": round(percentile(times, 99), 1),
+            "mean_chars": round(statistics.mean(lengths), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints/reply"))
+    parser.add_argument("--scratch", default=str(ROOT / "outputs/reply-scratch/model"),
+                        help=f"the plain seq2seq; train it with: {SCRATCH_COMMAND}")
+    parser.add_argument("--latency-queries", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config("pipeline")
+    data_dir = Path(cfg.paths.data)
+    dev = dev_pairs(data_dir, max_turns=1)
+    queries, refs = [p.query for p in dev], [p.response for p in dev]
+    shipped = DecodingConfig(**{k: v for k, v in cfg.decoding.items()})
+    decodings = {"sample (shipped)": shipped, "greedy": replace(shipped, strategy="greedy"),
+                 "beam 4": replace(shipped, strategy="beam", num_beams=4)}
+
+    rows, summary = [], {"dev_pairs": len(dev)}
+    systems = {"generator": args.checkpoint, "seq2seq (scratch)": args.scratch}
+    generators = {}
+    for name, folder in systems.items():
+        if not Path(folder, "reply.json").is_file():
+            raise SystemExit(f"{name}: no checkpoint in {folder}" +
+                             (f"; train it with: {SCRATCH_COMMAND}" if "scratch" in name else ""))
+        generators[name] = gen = ReplyGenerator.from_pretrained(folder)
+        ppl = gen.perplexity([([q], r) for q, r in zip(queries, refs, strict=True)])
+        for dec_name, dec in decodings.items():
+            scores = reply_scores(decode_all(gen, queries, dec), refs)
+            rows.append((name, dec_name, scores["bleu1"], scores["bleu2"], scores["distinct1"], scores["distinct2"],
+                         round(ppl, 1)))
+            if dec is shipped:
+                key = "generator" if name == "generator" else "seq2seq"
+                summary.update({f"bleu2_{key}": scores["bleu2"], f"distinct2_{key}": scores["distinct2"],
+                                f"ppl_{key}": round(ppl, 2)})
+
+    sources = list(load_config("pipeline", ["reply=retrieval"]).reply.sources)  # the shipped retrieval option
+    for name, srcs in (("retrieval", sources), ("retrieval +subtitles", [*sources, "subtitles"])):
+        dev_keys = {(p.query, p.response) for p in dev}
+        pairs = [p for s in srcs for p in load_source(data_dir, s, 1, 40)
+                 if p.query and (p.query, p.response) not in dev_keys]
+        index = BM25Index([p.query for p in pairs], [p.response for p in pairs])
+        t0 = time.perf_counter()
+        hits = [index.search(q) for q in queries]
+        ms = 1000 * (time.perf_counter() - t0) / len(queries)
+        scores = reply_scores([h.response if h else "" for h in hits], refs)
+        rows.append((name, f"BM25, {len(pairs):,} pairs, {ms:.1f} ms/query", scores["bleu1"], scores["bleu2"],
+                     scores["distinct1"], scores["distinct2"], "–"))
+        if name == "retrieval":
+            summary.update({"bleu2_retrieval": scores["bleu2"], "distinct2_retrieval": scores["distinct2"]})
+
+    print("| system | decoding | BLEU-1 | BLEU-2 | distinct-1 | distinct-2 | ppl |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+
+    lat_queries = queries[: args.latency_queries]
+    forced = replace(shipped, min_new_tokens=20, max_new_tokens=20)
+    print("\n| generator | replies | P50 ms | P99 ms | mean chars |")
+    print("|---|---|---|---|---|")
+    for label, dec in (("shipped decoding", shipped), ("exactly 20 characters", forced),
+                       ("greedy, exactly 20 characters", replace(forced, strategy="greedy"))):
+        lat = latency(generators["generator"], lat_queries, dec)
+        print(f"| generator | {label} | {lat['p50_ms']} | {lat['p99_ms']} | {lat['mean_chars']} |")
+        if dec is shipped:
+            summary.update({"p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]})
+        elif dec is forced:
+            summary.update({"p50_ms_20chars": lat["p50_ms"], "p99_ms_20chars": lat["p99_ms"]})
+    summary["threads"] = args.threads
+    print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
