@@ -9,7 +9,8 @@ dialogues, single-turn (the turn before it is the query), as ``duihua eval reply
   retrieval       BM25 over the queries of the training pairs (``reply=retrieval``), answering the stored
                   response; also over the subtitle pairs the generator saw (``+subtitles``)
 
-Each generator is decoded with the shipped decoding (nucleus sampling) and with greedy and beam search.
+Each generator is decoded with the shipped decoding (nucleus sampling, ``--seeds`` seeds: mean ± std), other
+sampling settings, greedy and beam search.
 Latency: wall time per reply at batch 1 over ``--latency-queries`` dev queries, for the shipped decoding as
 it ends naturally, and forced to exactly 20 characters (the target: P99 <= 100 ms on 2 CPU cores).
 
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--scratch", default=str(ROOT / "outputs/reply-scratch/model"),
                         help=f"the plain seq2seq; train it with: {SCRATCH_COMMAND}")
     parser.add_argument("--latency-queries", type=int, default=300)
+    parser.add_argument("--seeds", type=int, default=3, help="sampling seeds per sampled decoding (mean ± std)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -78,10 +80,16 @@ def main() -> None:
     dev = dev_pairs(data_dir, max_turns=1)
     queries, refs = [p.query for p in dev], [p.response for p in dev]
     shipped = DecodingConfig(**{k: v for k, v in cfg.decoding.items()})
-    decodings = {"sample (shipped)": shipped, "greedy": replace(shipped, strategy="greedy"),
+    seeds = [shipped.seed + k for k in range(args.seeds)]
+    decodings = {"sample (shipped)": shipped,
+                 "sample T 0.8, p 0.9, min 2": replace(shipped, temperature=0.8, top_p=0.9, min_new_tokens=2),
+                 "sample T 1.0, p 0.95, min 8": replace(shipped, temperature=1.0, top_p=0.95, min_new_tokens=8),
+                 "sample T 1.0, p 1.0, min 8": replace(shipped, temperature=1.0, top_p=1.0, min_new_tokens=8),
+                 "greedy": replace(shipped, strategy="greedy"),
+                 "greedy, min 2": replace(shipped, strategy="greedy", min_new_tokens=2),
                  "beam 4": replace(shipped, strategy="beam", num_beams=4)}
 
-    rows, summary = [], {"dev_pairs": len(dev)}
+    rows, summary = [], {"dev_pairs": len(dev), "seeds": len(seeds)}
     systems = {"generator": args.checkpoint, "seq2seq (scratch)": args.scratch}
     generators = {}
     for name, folder in systems.items():
@@ -90,14 +98,18 @@ def main() -> None:
                              (f"; train it with: {SCRATCH_COMMAND}" if "scratch" in name else ""))
         generators[name] = gen = ReplyGenerator.from_pretrained(folder)
         ppl = gen.perplexity([([q], r) for q, r in zip(queries, refs, strict=True)])
+        key = "generator" if name == "generator" else "seq2seq"
+        summary[f"ppl_{key}"] = round(ppl, 2)
         for dec_name, dec in decodings.items():
-            scores = reply_scores(decode_all(gen, queries, dec), refs)
-            rows.append((name, dec_name, scores["bleu1"], scores["bleu2"], scores["distinct1"], scores["distinct2"],
-                         round(ppl, 1)))
+            runs = [reply_scores(decode_all(gen, queries, replace(dec, seed=s)), refs)
+                    for s in (seeds if dec.strategy == "sample" else seeds[:1])]  # greedy/beam ignore the seed
+            mean = {m: statistics.mean(r[m] for r in runs) for m in runs[0]}
+            std = {m: statistics.stdev(r[m] for r in runs) if len(runs) > 1 else 0.0 for m in runs[0]}
+            rows.append((name, dec_name, *(f"{mean[m]:.4f} ± {std[m]:.4f}" if len(runs) > 1 else f"{mean[m]:.4f}"
+                                            for m in ("bleu1", "bleu2", "distinct1", "distinct2")), round(ppl, 1)))
             if dec is shipped:
-                key = "generator" if name == "generator" else "seq2seq"
-                summary.update({f"bleu2_{key}": scores["bleu2"], f"distinct2_{key}": scores["distinct2"],
-                                f"ppl_{key}": round(ppl, 2)})
+                summary.update({f"bleu2_{key}": round(mean["bleu2"], 4), f"bleu2_{key}_std": round(std["bleu2"], 4),
+                                f"distinct2_{key}": round(mean["distinct2"], 4)})
 
     sources = list(load_config("pipeline", ["reply=retrieval"]).reply.sources)  # the shipped retrieval option
     for name, srcs in (("retrieval", sources), ("retrieval +subtitles", [*sources, "subtitles"])):

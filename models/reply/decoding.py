@@ -22,10 +22,10 @@ class DecodingConfig:
 
     strategy: str = "sample"           # greedy | beam | sample
     max_new_tokens: int = 32           # characters, the closing [SEP] not counted
-    min_new_tokens: int = 2            # [SEP] is forbidden before this many characters
+    min_new_tokens: int = 6            # [SEP] is forbidden before this many characters
     num_beams: int = 1                 # beam: hypotheses kept
     length_penalty: float = 1.0        # beam: score = log p / length ** length_penalty
-    temperature: float = 0.8           # sample
+    temperature: float = 0.7           # sample
     top_k: int = 0                     # sample: keep the k most likely tokens (0: all)
     top_p: float = 0.9                 # sample: keep the smallest set with this much probability mass
     repetition_penalty: float = 1.2    # > 1 discourages characters already generated

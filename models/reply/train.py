@@ -116,9 +116,24 @@ def evaluate(generator: ReplyGenerator, dev: Sequence[ChatPair], decoding: Decod
     return {**reply_scores(replies, [p.response for p in dev]), "ppl": round(ppl, 2)}, replies
 
 
+def rescore(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``eval_only=true``: re-score the generator already in ``output_dir`` with the configured decoding and
+    rewrite its metrics and card; the training record (command, steps, time, data) is kept."""
+    output_dir = Path(cfg["output_dir"])
+    record = output_dir / "train_result.json"
+    if not record.is_file():
+        raise TrainConfigError(f"eval_only=true: no trained generator in {output_dir} (missing train_result.json)")
+    result = json.loads(record.read_text(encoding="utf-8"))
+    result.setdefault("command", "duihua train reply")
+    dev = dev_pairs(Path(cfg["data"]["dir"]), int(cfg["model"]["limits"]["max_turns"]))
+    return score_and_card(cfg, output_dir, dev, result)
+
+
 def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     t0 = time.time()
     check_config(cfg)
+    if cfg.get("eval_only"):
+        return rescore(cfg)
     set_seed(cfg["seed"])
     limits = InputLimits(**cfg["model"]["limits"])
     work_dir, output_dir, dev_dir = Path(cfg["work_dir"]), Path(cfg["output_dir"]), Path(cfg["dev_dir"])
@@ -142,18 +157,26 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in history]
     (output_dir / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
 
+    result = {"steps": trainer.state.global_step, "parameters": sum(p.numel() for p in model.parameters()),
+              "train_runtime_s": round(float(train_runtime), 1), "wall_s": round(time.time() - t0, 1), **stats,
+              "command": cfg.get("command", "duihua train reply")}
+    return score_and_card(cfg, output_dir, dev, result)
+
+
+def score_and_card(cfg: Mapping[str, Any], output_dir: Path, dev: Sequence[ChatPair], result: dict[str, Any]
+                   ) -> dict[str, Any]:
+    """Dev metrics of the saved (fp16) generator with ``cfg.decoding``, example exchanges, train_result.json
+    and the model card."""
     generator = ReplyGenerator.from_pretrained(output_dir)  # score what was shipped: the fp16 weights
     decoding = DecodingConfig(**cfg["decoding"])
     scores, replies = evaluate(generator, dev, decoding)
     picks = sorted(random.Random(EXAMPLE_SEED).sample(range(len(dev)), min(N_EXAMPLES, len(dev))))
     examples = [{"context": [dev[i].query], "reference": dev[i].response, "reply": replies[i]} for i in picks]
-    result = {**scores, "eval_lm_loss": round(math.log(scores["ppl"]), 4), "steps": trainer.state.global_step,
-              "parameters": sum(p.numel() for p in model.parameters()),
-              "train_runtime_s": round(float(train_runtime), 1), "wall_s": round(time.time() - t0, 1), **stats,
-              "examples": examples}
+    result = {**result, **scores, "eval_lm_loss": round(math.log(scores["ppl"]), 4),
+              "decoding": dict(decoding.__dict__), "examples": examples}
     (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
                                                   encoding="utf-8")
     from models.reply.model_card import write_model_card
 
-    write_model_card(output_dir, cfg, result)
+    write_model_card(output_dir, {**cfg, "command": result["command"]}, result)
     return {k: v for k, v in result.items() if not isinstance(v, dict | list)}

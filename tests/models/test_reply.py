@@ -287,3 +287,9 @@ def test_train_command_on_miniature_chat_data(tmp_path: Path, tiny_tokenizer) ->
     assert "| seed | 42 |" in card and "Example exchanges" in card
     assert read_tsv(tmp_path / "dev" / "lccc_valid.tsv")[0].response == "你好呀"
     assert ReplyGenerator.from_pretrained(out).generate([["你好"]])[0].text is not None
+    # eval_only re-scores the saved generator with another decoding and keeps the training record
+    cfg2 = OmegaConf.to_container(load_config("train/reply", [*overrides, "eval_only=true", "decoding=greedy"]),
+                                  resolve=True)
+    rescored = train(cfg2)
+    assert rescored["steps"] == 3 and rescored["command"] == "duihua train reply (test)"
+    assert "strategy greedy" in (out / "README.md").read_text(encoding="utf-8")
