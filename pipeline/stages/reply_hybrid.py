@@ -5,6 +5,8 @@ sentence whose intent is a chat domain (``chat_domains``) or ``unknown``, or tha
 to the chat replier (generative or retrieval). The chat sentences of a query are answered together, with one
 reply placed where the first of them stood. A query where nothing fired and nothing went to chat (a task
 request whose slots are missing) is answered by the chat replier as a whole: generation is the fallback.
+``unknown: fallback`` keeps ``unknown`` sentences away from chat: they contribute nothing, and a query of only
+``unknown`` sentences gets the templates' "please rephrase" line.
 """
 
 from __future__ import annotations
@@ -25,18 +27,23 @@ class HybridReplier:
     writes: ClassVar[frozenset[str]] = frozenset({"reply"})
 
     def __init__(self, templates: TemplateReplier, chat: GenerativeReplier | RetrievalReplier,
-                 chat_domains: Sequence[str] = ("chat",)) -> None:
+                 chat_domains: Sequence[str] = ("chat",), unknown: str = "chat") -> None:
         if not isinstance(templates, TemplateReplier):
             raise ConfigError("reply.templates must build a TemplateReplier")
         if not hasattr(chat, "answer"):
             raise ConfigError("reply.chat must build a generative or retrieval replier")
+        if unknown not in ("chat", "fallback"):
+            raise ConfigError(f"reply.unknown: expected chat or fallback, got {unknown!r}")
         self.templates, self.chat = templates, chat
+        self.unknown = unknown
         self.chat_domains = frozenset(chat_domains)
         self.joiner = templates.joiner
 
     def goes_to_chat(self, sent: Sentence) -> bool:
         pred = sent.intent
-        return pred is None or pred.domain in self.chat_domains or pred.label == UNKNOWN
+        if pred is not None and pred.label == UNKNOWN:
+            return self.unknown == "chat"
+        return pred is None or pred.domain in self.chat_domains
 
     def plan(self, doc: PipelineResult) -> tuple[list[tuple[str, str | None] | None], str | None]:
         """Per sentence a template ``(text, domain)`` or None (chat slot); and the text to send to chat."""
@@ -51,6 +58,9 @@ class HybridReplier:
                     parts.append(None)  # where the chat reply goes
                 chat_texts.append(sent.text)
         if not any(p is not None for p in parts) and not chat_texts:
+            if self.unknown == "fallback" and all(s.intent is not None and s.intent.label == UNKNOWN
+                                                  for s in doc.sentences):
+                return [(self.templates.fallback, None)], None
             return [None], doc.query.text  # fallback: the whole query to chat
         return parts, ("，".join(chat_texts) if chat_texts else None)
 
@@ -66,7 +76,9 @@ class HybridReplier:
             chat_reply = next(answers) if chat_text is not None else None
             texts = [p[0] if p is not None else chat_reply.text for p in parts if p is not None or chat_reply]
             domains = {p[1] for p in parts if p is not None}
-            if chat_reply is None:
+            if chat_reply is None and domains == {None}:  # only the "please rephrase" line (unknown: fallback)
+                reply = Reply(text=self.joiner.join(texts), source="fallback")
+            elif chat_reply is None:
                 reply = Reply(text=self.joiner.join(texts), source="template",
                               domain=next(iter(domains)) if len(domains) == 1 else None)
             else:  # any generated or retrieved part makes the reply that kind (it is not all grounded)

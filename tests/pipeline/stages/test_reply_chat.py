@@ -13,7 +13,7 @@ from pipeline.schema import IntentPrediction, PipelineResult, Query, Sentence, S
 from pipeline.stages.reply_chat import GenerativeReplier, RetrievalReplier, SessionHistory
 from pipeline.stages.reply_hybrid import HybridReplier
 
-DECODING = {"strategy": "greedy", "max_new_tokens": 6}
+DECODING = {"strategy": "greedy", "min_new_tokens": 2, "max_new_tokens": 6}
 
 
 def sentence(text: str, start: int, intent: str | None, slots: dict[str, str] | None = None) -> Sentence:
@@ -60,7 +60,7 @@ def test_unknown_and_unclassified_sentences_go_to_chat(hybrid) -> None:  # noqa:
 
 
 def test_generative_replies_are_stable_across_batches(tiny_reply_dir: Path) -> None:
-    rep = GenerativeReplier(str(tiny_reply_dir), {"strategy": "sample", "max_new_tokens": 6})
+    rep = GenerativeReplier(str(tiny_reply_dir), {"strategy": "sample", "min_new_tokens": 2, "max_new_tokens": 6})
     docs = [PipelineResult(query=Query(text=t)) for t in ("你好", "今天天气怎么样", "北京")]
     together = [d.reply.text for d in rep.process(docs)]
     alone = [rep.process([d])[0].reply.text for d in docs]
@@ -109,3 +109,15 @@ def test_generator_config_errors_are_readable(tmp_path: Path, tiny_reply_dir: Pa
         GenerativeReplier(str(tmp_path), DECODING)
     with pytest.raises(ConfigError, match="reply.decoding"):
         GenerativeReplier(str(tiny_reply_dir), {"strategy": "nucleus"})
+
+
+def test_unknown_can_be_kept_away_from_chat(tiny_reply_dir: Path) -> None:
+    cfg = load_config("pipeline", [f"reply.chat.checkpoint={tiny_reply_dir}", "reply.unknown=fallback"])
+    stage = build_stage("reply", cfg.reply)
+    weather = sentence("北京天气怎么样", 0, "weather/QUERY", {"city": "北京"})
+    unknown = sentence("把空调调到二十六度", 7, "unknown")
+    mixed, alone = stage.process([doc(weather, unknown), doc(sentence("把空调调到二十六度", 0, "unknown"))])
+    assert (mixed.reply.text, mixed.reply.source) == ("好的，为您查询北京的天气", "template")
+    assert (alone.reply.text, alone.reply.source) == (stage.templates.fallback, "fallback")
+    with pytest.raises(ConfigError, match="reply.unknown"):
+        HybridReplier(stage.templates, stage.chat, unknown="ignore")
