@@ -63,13 +63,13 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     limits = model["limits"]
     if limits["max_source_chars"] + limits["max_target_chars"] + 1 > 256:
         raise TrainConfigError("model.limits: max_source_chars + max_target_chars + 1 must fit 256 positions")
-    missing = missing_files(Path(data["dir"]), [s for s, w in data["weights"].items() if float(w) > 0])
-    if missing:
-        raise TrainConfigError(f"data.dir={data['dir']}: missing {missing}")
     try:
         DecodingConfig(**cfg["decoding"])
     except (TypeError, ValueError) as exc:
         raise TrainConfigError(str(exc)) from exc
+    missing = missing_files(Path(data["dir"]), [s for s, w in data["weights"].items() if float(w) > 0])
+    if missing:
+        raise TrainConfigError(f"data.dir={data['dir']}: missing {missing}")
 
 
 def build_model(cfg: Mapping[str, Any]) -> tuple[PrefixLMBert, Any]:
