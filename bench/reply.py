@@ -46,11 +46,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def decode_all(generator: ReplyGenerator, queries: list[str], cfg: DecodingConfig, batch: int = 32) -> list[str]:
-    out: list[str] = []
-    for i in range(0, len(queries), batch):
-        out += [r.text for r in generator.generate([[q] for q in queries[i : i + batch]], cfg)]
-    return out
+def decode_all(generator: ReplyGenerator, queries: list[str], cfg: DecodingConfig) -> list[str]:
+    return [r.text for r in generator.generate([[q] for q in queries], cfg)]
 
 
 def latency(generator: ReplyGenerator, queries: list[str], cfg: DecodingConfig) -> dict[str, float]:

@@ -76,14 +76,14 @@ def _filter_top(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
         logits = logits.masked_fill(logits < kth, -float("inf"))
     if top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        drop = cum - sorted_logits.softmax(-1) >= top_p  # keep the token that crosses top_p
+        sorted_probs = sorted_logits.softmax(-1)
+        drop = sorted_probs.cumsum(-1) - sorted_probs >= top_p  # keep the token that crosses top_p
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -float("inf")))
     return logits
 
 
 @torch.no_grad()
-def generate(model: CachedDecoder, source_ids: torch.Tensor, source_attention: torch.Tensor, eos: int,
+def generate(decoder: CachedDecoder, source_ids: torch.Tensor, source_attention: torch.Tensor, eos: int,
              cfg: DecodingConfig, banned: list[int] | None = None, seeds: list[int] | None = None
              ) -> list[tuple[list[int], float]]:
     """Replies for a batch of right-padded sources: ``(ids without [SEP], mean log-probability)`` per row.
@@ -93,10 +93,10 @@ def generate(model: CachedDecoder, source_ids: torch.Tensor, source_attention: t
     """
     banned = banned or []
     if cfg.strategy == "beam" and cfg.num_beams > 1:
-        return [_beam(model, source_ids[i : i + 1], source_attention[i : i + 1], eos, cfg, banned)
+        return [_beam(decoder, source_ids[i : i + 1], source_attention[i : i + 1], eos, cfg, banned)
                 for i in range(len(source_ids))]
     gens = [torch.Generator().manual_seed(s) for s in (seeds or [cfg.seed] * len(source_ids))]
-    logits, state = encode_source(model, source_ids, source_attention)
+    logits, state = encode_source(decoder, source_ids, source_attention)
     b = len(source_ids)
     generated: list[list[int]] = [[] for _ in range(b)]
     logprob = torch.zeros(b)
@@ -118,15 +118,15 @@ def generate(model: CachedDecoder, source_ids: torch.Tensor, source_attention: t
                     generated[row].append(int(token[row]))
         if bool(done.all()):
             break
-        logits = model_step(model, token, state)
+        logits = model_step(decoder, token, state)
     return [(seq, float(lp) / (len(seq) + 1)) for seq, lp in zip(generated, logprob, strict=True)]
 
 
-def _beam(model: CachedDecoder, source_ids: torch.Tensor, source_attention: torch.Tensor, eos: int,
+def _beam(decoder: CachedDecoder, source_ids: torch.Tensor, source_attention: torch.Tensor, eos: int,
           cfg: DecodingConfig, banned: list[int]) -> tuple[list[int], float]:
     """Beam search for one source: beams share the source cache (rows of one batch)."""
     k = cfg.num_beams
-    logits, state = encode_source(model, source_ids, source_attention)
+    logits, state = encode_source(decoder, source_ids, source_attention)
     state.select(torch.zeros(k, dtype=torch.long))
     logits = logits.expand(k, -1).clone()
     beams: list[list[int]] = [[] for _ in range(k)]
@@ -156,7 +156,7 @@ def _beam(model: CachedDecoder, source_ids: torch.Tensor, source_attention: torc
             break
         state.select(torch.tensor(rows))
         beams, scores = next_beams, torch.tensor(next_scores)
-        logits = model_step(model, torch.tensor(tokens), state)
+        logits = model_step(decoder, torch.tensor(tokens), state)
     if not finished:
         return beams[0], float(scores[0]) / (len(beams[0]) + 1)
     _, seq, mean_lp = max(finished, key=lambda f: f[0])

@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 from transformers import BertForMaskedLM, PreTrainedTokenizerBase
 
 from models.reply.decoding import DecodingConfig, generate
 from models.reply.features import PrefixLMCollator, encode_pair, source_ids, to_batch
-from models.reply.modeling import CachedDecoder, lm_loss_and_logits
+from models.reply.modeling import CachedDecoder, prefix_lm_loss
 from models.tokenization import load_tokenizer
 
 CONFIG_FILE = "reply.json"
@@ -78,18 +79,22 @@ class ReplyGenerator:
             attention[i, : len(row)] = 1
         return ids, attention
 
-    def generate(self, contexts: Sequence[Sequence[str]], decoding: DecodingConfig | None = None
-                 ) -> list[GeneratedReply]:
-        """One reply per context (a list of turns, oldest first; an empty list is allowed)."""
-        if not contexts:
-            return []
+    def generate(self, contexts: Sequence[Sequence[str]], decoding: DecodingConfig | None = None,
+                 batch_size: int = 32, progress: str | None = None) -> list[GeneratedReply]:
+        """One reply per context (a list of turns, oldest first; an empty list is allowed), decoded
+        ``batch_size`` contexts at a time; ``progress`` names a progress bar over the batches."""
         decoding = decoding or DecodingConfig()
-        ids, attention = self._sources(contexts)
-        # per-row seeds from the context: the same context gets the same sampled reply, in any batch
-        seeds = [decoding.seed + zlib.crc32("\x1f".join(c).encode("utf-8")) for c in contexts]
-        out = generate(self.decoder, ids, attention, self.eos, decoding, self.banned, seeds)
-        return [GeneratedReply(self.tokenizer.decode(seq, skip_special_tokens=True).replace(" ", ""), score)
-                for seq, score in out]
+        out: list[GeneratedReply] = []
+        for i in tqdm(range(0, len(contexts), batch_size), desc=progress, unit="batch",
+                      disable=None if progress else True):
+            chunk = contexts[i : i + batch_size]
+            ids, attention = self._sources(chunk)
+            # per-row seeds from the context: the same context gets the same sampled reply, in any batch
+            seeds = [decoding.seed + zlib.crc32("\x1f".join(c).encode("utf-8")) for c in chunk]
+            for seq, score in generate(self.decoder, ids, attention, self.eos, decoding, self.banned, seeds):
+                text = self.tokenizer.decode(seq, skip_special_tokens=True).replace(" ", "")
+                out.append(GeneratedReply(text, score))
+        return out
 
     @torch.no_grad()
     def perplexity(self, pairs: Sequence[tuple[Sequence[str], str]], batch_size: int = 64) -> float:
@@ -101,7 +106,7 @@ class ReplyGenerator:
                                  self.limits.max_target_chars) for c, r in pairs[i : i + batch_size]]
             batch = to_batch(collate(items))
             n = int((batch.lm_labels != -100).sum())
-            loss, _ = lm_loss_and_logits(self.model, batch, 0.0)
+            loss, _ = prefix_lm_loss(self.model, batch, 0.0)
             total += float(loss) * n
             count += n
         return math.exp(total / max(count, 1))

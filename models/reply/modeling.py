@@ -29,7 +29,7 @@ NEG_INF = torch.finfo(torch.float32).min
 
 @dataclass
 class ReplyBatch:
-    """Padded model inputs. ``is_target`` marks target positions; ``lengths`` the real length per row."""
+    """Padded model inputs, as ``features.PrefixLMCollator`` builds them."""
 
     input_ids: torch.Tensor        # (B, T)
     token_type_ids: torch.Tensor   # (B, T)  0 source, 1 target
@@ -52,9 +52,9 @@ def prefix_lm_mask(token_type_ids: torch.Tensor, attention: torch.Tensor) -> tor
         ~allowed, NEG_INF)[:, None]
 
 
-def lm_loss_and_logits(model: BertForMaskedLM, batch: ReplyBatch, mlm_weight: float
-                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Target LM loss + ``mlm_weight`` × source MLM loss. Only labelled positions are projected onto the
+def prefix_lm_loss(model: BertForMaskedLM, batch: ReplyBatch, mlm_weight: float
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Target LM loss + ``mlm_weight`` × source MLM loss, and each part. Only labelled positions are projected onto the
     vocabulary (most positions carry no label and the projection dominates a small model's FLOPs)."""
     mask = prefix_lm_mask(batch.token_type_ids, batch.attention).to(model.dtype)
     hidden = model.bert(input_ids=batch.input_ids, token_type_ids=batch.token_type_ids,
@@ -115,19 +115,16 @@ class CachedDecoder:
         return torch.nn.functional.layer_norm(x, x.shape[-1:], params[0], params[1], self.eps)
 
     def forward(self, ids: torch.Tensor, types: torch.Tensor, positions: torch.Tensor, key_mask: torch.Tensor,
-                cache: list[tuple[torch.Tensor, torch.Tensor]], query_mask: torch.Tensor | None = None
-                ) -> torch.Tensor:
+                cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """Run T new tokens (B, T) over the cache; returns their last hidden states (B, T, H) and appends
-        their keys/values to ``cache``. ``key_mask`` (B, S+T) is 1 for real keys; ``query_mask`` (B, 1, T,
-        S+T), when given, restricts further (the bidirectional source block needs none beyond padding)."""
+        their keys/values to ``cache``. ``key_mask`` (B, S+T) is 1 for real keys. Every new token sees every
+        real key: right for the bidirectional source block and for one reply token per step."""
         if int(positions.max()) >= self.max_positions:
             raise ValueError(f"position {int(positions.max())} exceeds the model's {self.max_positions}")
         x = self.word[ids] + self.position[positions] + self.types[types]  # (B, T, H)
         x = self._norm(x, self.emb_norm)
         b, t, _ = x.shape
         allowed = key_mask.bool()[:, None, None, :]  # (B, 1, 1, S+T)
-        if query_mask is not None:
-            allowed = allowed & query_mask
         for i, layer in enumerate(self.layers):
             qkv = torch.addmm(layer["qkv_b"], x.reshape(b * t, -1), layer["qkv_w"])  # (B*T, 3H)
             q, k, v = qkv.view(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hd)
@@ -201,5 +198,5 @@ class PrefixLMBert(BertForMaskedLM):
                 mlm_labels=None, **kwargs):  # noqa: ANN001, ANN003 - Trainer passes the collator's keys
         batch = ReplyBatch(input_ids, token_type_ids, attention_mask, lm_labels,
                            mlm_labels if mlm_labels is not None else torch.full_like(input_ids, -100))
-        loss, parts = lm_loss_and_logits(self, batch, self.mlm_weight if self.training else 0.0)
+        loss, _ = prefix_lm_loss(self, batch, self.mlm_weight if self.training else 0.0)
         return MaskedLMOutput(loss=loss, logits=None)

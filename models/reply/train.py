@@ -110,9 +110,7 @@ def evaluate(generator: ReplyGenerator, dev: Sequence[ChatPair], decoding: Decod
              ) -> tuple[dict[str, float], list[str]]:
     """Perplexity of the references, then BLEU / distinct of the decoded replies (single-turn, as the TSV)."""
     ppl = generator.perplexity([((p.query,), p.response) for p in dev])
-    replies: list[str] = []
-    for i in tqdm(range(0, len(dev), batch_size), desc="decode dev", unit="batch", disable=None):
-        replies += [r.text for r in generator.generate([(p.query,) for p in dev[i : i + batch_size]], decoding)]
+    replies = [r.text for r in generator.generate([(p.query,) for p in dev], decoding, batch_size, "decode dev")]
     return {**reply_scores(replies, [p.response for p in dev]), "ppl": round(ppl, 2)}, replies
 
 

@@ -78,11 +78,8 @@ class GenerativeReplier:
         self.batch_size = batch_size
 
     def generate(self, contexts: Sequence[Sequence[str]]) -> list[Reply]:
-        out = []
-        for i in range(0, len(contexts), self.batch_size):
-            for r in self.generator.generate(contexts[i : i + self.batch_size], self.decoding):
-                out.append(Reply(text=r.text, source="generative", score=round(r.score, 4)))
-        return out
+        return [Reply(text=r.text, source="generative", score=round(r.score, 4))
+                for r in self.generator.generate(contexts, self.decoding, self.batch_size)]
 
     def answer(self, docs: Sequence[PipelineResult], texts: Sequence[str]) -> list[Reply]:
         contexts = [self.history.context(d.query.session_id, t) for d, t in zip(docs, texts, strict=True)]
