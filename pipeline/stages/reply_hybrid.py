@@ -57,7 +57,7 @@ class HybridReplier:
                 if not chat_texts:
                     parts.append(None)  # where the chat reply goes
                 chat_texts.append(sent.text)
-        if not any(p is not None for p in parts) and not chat_texts:
+        if not parts:  # no template fired and nothing went to chat
             if self.unknown == "fallback" and all(s.intent is not None and s.intent.label == UNKNOWN
                                                   for s in doc.sentences):
                 return [(self.templates.fallback, None)], None
@@ -74,7 +74,8 @@ class HybridReplier:
                 out.append(doc.model_copy(update={"reply": None}))
                 continue
             chat_reply = next(answers) if chat_text is not None else None
-            texts = [p[0] if p is not None else chat_reply.text for p in parts if p is not None or chat_reply]
+            # a None part (the chat slot) exists only when chat was asked, so chat_reply is set there
+            texts = [p[0] if p is not None else chat_reply.text for p in parts]
             domains = {p[1] for p in parts if p is not None}
             if chat_reply is None and domains == {None}:  # only the "please rephrase" line (unknown: fallback)
                 reply = Reply(text=self.joiner.join(texts), source="fallback")
