@@ -24,6 +24,7 @@ TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train",
                              "splitter": "models.splitter.train:train",
                              "splitter-distill": "models.splitter.distill:distill",
                              "intent": "pipeline.train_intent:train",
+                             "intent-distill": "pipeline.train_intent_distill:train",
                              "reply": "models.reply.train:train"}
 EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
                               "segmenter": "pipeline.evaluate.segment:evaluate",
@@ -35,7 +36,7 @@ CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.che
                      "splitter": lambda d: ["splitter=neural", f"splitter.checkpoint={d}"],
                      "intent": lambda d: ["intent=slot_attention", f"intent.checkpoint={d}"],
                      "reply": lambda d: ["reply=generative", f"reply.checkpoint={d}"]}
-KNOWN_STAGES = ("pretrain", "splitter", "splitter-distill", "segmenter", "slots", "intent", "reply")
+KNOWN_STAGES = ("pretrain", "splitter", "splitter-distill", "segmenter", "slots", "intent", "intent-distill", "reply")
 STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
 log = logging.getLogger("duihua")
 

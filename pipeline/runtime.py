@@ -28,7 +28,7 @@ class RuntimeConfig(BaseModel):
 
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"  # neural stages: eager torch or ONNX Runtime
     device: str = "cpu"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # torch backend: bf16 autocast where native
+    precision: Literal["auto", "auto-gpu", "fp32", "bf16", "fp16"] = "auto"  # torch: fp16 on CUDA, bf16 where native
     batch_size: int = Field(32, gt=0)
     max_chars: int = Field(2000, gt=0)
     seed: int = 0  # for stages that sample (generation); each keeps its own generator, never the global one

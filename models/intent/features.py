@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from models.common.char_ids import CharIds
@@ -131,4 +132,7 @@ def collate(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, to
     for key in ("domain_labels", "intent_labels"):
         if key in items[0]:
             batch[key] = torch.tensor([x[key] for x in items], dtype=torch.long)
+    for key in ("domain_soft", "intent_soft"):   # distillation targets (models/intent/distill.py)
+        if key in items[0]:
+            batch[key] = torch.tensor(np.stack([x[key] for x in items]), dtype=torch.float32)
     return batch

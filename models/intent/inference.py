@@ -97,12 +97,20 @@ class IntentClassifier:
                mode: str = "hierarchical") -> list[tuple[str, str, str | None, float, list[tuple[str, float]]]]:
         """Decode a batch of logits: ``hierarchical`` (module docstring), or one head alone: ``domain`` (the
         domain scheme, e.g. SMP2017's) or ``intent`` (the ``domain/intent`` scheme, e.g. SMP2019's)."""
+        return self.decode_probabilities(*self.probabilities(dom_logits, intent_logits), top_k, mode)
+
+    def probabilities(self, dom_logits: np.ndarray, intent_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated domain and intent probabilities (the temperatures fitted on dev)."""
+        return (softmax(dom_logits / self.head.domain_temperature),
+                softmax(intent_logits / self.head.intent_temperature))
+
+    def decode_probabilities(self, p_dom: np.ndarray, p_all: np.ndarray, top_k: int = 3, mode: str = "hierarchical"
+                             ) -> list[tuple[str, str, str | None, float, list[tuple[str, float]]]]:
+        """``decode`` from probabilities (an ensemble averages its members' before decoding)."""
         if mode not in DECODE_MODES:
             raise ValueError(f"decode: expected one of {DECODE_MODES}, got {mode!r}")
-        p_dom = softmax(dom_logits / self.head.domain_temperature)
-        p_all = softmax(intent_logits / self.head.intent_temperature)
         out = []
-        for row in range(len(dom_logits)):
+        for row in range(len(p_dom)):
             if mode == "domain" or (mode == "intent" and not self.head.intents):
                 scored = list(zip(self.head.domains, p_dom[row].tolist(), strict=True))
             elif mode == "intent":

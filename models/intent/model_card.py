@@ -49,7 +49,7 @@ T = {result['domain_temperature']:.2f}, intent T = {result['intent_temperature']
 | head | fusion {head['fusion']}, slot dim {head['slot_dim']}, attention dim {head['attn_dim']} ({head['attn_heads']} heads), char 2/3-gram bag {head['ngram_buckets']:,} buckets × {head['ngram_dim']}, shared domains {data['shared_domains']} |
 | optimisation | {result['steps']:,} steps, batch {trainer['per_device_train_batch_size']}, lr {trainer['learning_rate']} (encoder) / {trainer.get('head_learning_rate') or trainer['learning_rate']} (fusion, heads), {trainer['num_train_epochs']} epochs, fixed (no checkpoint picked on dev) |
 | seed | {cfg['seed']} |
-| wall time | {result['wall_s'] / 60:.1f} min in all, {(result['train_runtime_s'] or 0) / 60:.1f} min training (2 CPU cores) |
+| wall time | {result['wall_s'] / 60:.1f} min in all, {(result['train_runtime_s'] or 0) / 60:.1f} min training ({result.get("hardware", "2 CPU cores")}) |
 
 ## Command
 

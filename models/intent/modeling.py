@@ -55,6 +55,7 @@ class HeadConfig:
     ngram_dim: int = 64
     intent_weight: float = 1.0   # loss weight of the intent head against the domain head
     label_smoothing: float = 0.0
+    soft_weight: float = 0.0     # distillation (intent-distill): weight of the teachers' soft labels vs hard ones
     domain_temperature: float = 1.0   # calibration (fitted on dev after training; 1.0 = uncalibrated)
     intent_temperature: float = 1.0
 
@@ -121,7 +122,8 @@ class SlotAwareIntentModel(SavableModel, nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, slot_types: torch.Tensor | None = None,
                 slot_positions: torch.Tensor | None = None, ngram_ids: torch.Tensor | None = None,
-                domain_labels: torch.Tensor | None = None, intent_labels: torch.Tensor | None = None
+                domain_labels: torch.Tensor | None = None, intent_labels: torch.Tensor | None = None,
+                domain_soft: torch.Tensor | None = None, intent_soft: torch.Tensor | None = None
                 ) -> dict[str, torch.Tensor]:
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pad = attention_mask == 0
@@ -140,7 +142,21 @@ class SlotAwareIntentModel(SavableModel, nn.Module):
             out["gates"] = gates
         if domain_labels is not None or intent_labels is not None:
             out["loss"] = self.loss(out, domain_labels, intent_labels)
+            if domain_soft is not None and intent_soft is not None and self.head_config.soft_weight:
+                w = self.head_config.soft_weight
+                out["loss"] = (1 - w) * out["loss"] + w * self.soft_loss(out, domain_soft, intent_soft)
         return out
+
+    def soft_loss(self, out: dict[str, torch.Tensor], domain_soft: torch.Tensor, intent_soft: torch.Tensor
+                  ) -> torch.Tensor:
+        """Cross-entropy against the teachers' averaged probabilities, both heads, every example: a teacher's
+        distribution also says which wrong labels are close, which the hard labels cannot."""
+        total = out["domain_logits"].new_zeros(())
+        for logits, target, weight in ((out["domain_logits"], domain_soft, 1.0),
+                                       (out["intent_logits"], intent_soft, self.head_config.intent_weight)):
+            log_p = F.log_softmax(logits.float(), dim=-1)
+            total = total - weight * (target.float() * log_p).sum(-1).mean()
+        return total
 
     def loss(self, out: dict[str, torch.Tensor], domain_labels: torch.Tensor | None,
              intent_labels: torch.Tensor | None) -> torch.Tensor:

@@ -34,6 +34,7 @@ from models.intent.scoring import expected_calibration_error, score
 
 log = logging.getLogger(__name__)
 Featurizer = Callable[[Sequence[str]], list[list[list[str]]]]
+SoftLabeler = Callable[[Sequence[str], Sequence], list[tuple[np.ndarray, np.ndarray]]]
 
 
 def check_config(cfg: Mapping[str, Any]) -> None:
@@ -152,9 +153,11 @@ def training_data(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Ma
 
 
 def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[str, Sequence[str]] | None = None,
-          callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+          callbacks: Sequence[Any] = (), soft_labels: SoftLabeler | None = None) -> dict[str, Any]:
     """Train into ``output_dir``. ``featurize`` maps texts to ``char_slots`` and ``entity_pool`` lists lexicon
-    surfaces per slot type (both from ``pipeline.slot_features``); without a pool there is no entity swap."""
+    surfaces per slot type (both from ``pipeline.slot_features``); without a pool there is no entity swap.
+    ``soft_labels`` (distillation, ``models/intent/distill.py``) gives the teachers' domain and intent
+    probabilities for each training input, as the student will see it (augmented)."""
     check_config(cfg)
     t0 = time.time()
     set_seed(cfg["seed"])
@@ -183,7 +186,12 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
     finetune = cfg.get("finetune") or {}
     params = apply_finetune(model, model.encoder, finetune.get("method", "full"), finetune.get("freeze_layers", 0))
     pad_id = tokenizer.pad_token_id or 0
-    trainer, metrics = run_training(model, ListDataset(encode(train_examples, td.slots)),
+    train_items = encode(train_examples, td.slots)
+    if soft_labels is not None:
+        targets = soft_labels([x.text for x in train_examples], td.slots)
+        for item, (dom_p, int_p) in zip(train_items, targets, strict=True):
+            item["domain_soft"], item["intent_soft"] = dom_p, int_p
+    trainer, metrics = run_training(model, ListDataset(train_items),
                                     ListDataset(encode(dev_all, dev_all_slots)), lambda b: collate(b, pad_id),
                                     Path(cfg["work_dir"]), cfg["trainer"], compute_metrics=head_accuracy,
                                     callbacks=callbacks)

@@ -14,38 +14,27 @@
 
 from __future__ import annotations
 
-import copy
 import json
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm import tqdm
 
-from models.common.errors import TrainConfigError
+from models.common.distill import (
+    RESULT_FILE,
+    cached_labels,
+    check_teachers,
+    teacher_config,
+    train_or_reuse,
+    weights_key,
+)
 from models.splitter.features import boundary_labels
 from models.splitter.inference import Splitter, SplitterEnsemble
 from models.splitter.modeling import WEIGHTS_FILE
 from models.splitter.synth import Example
 from models.splitter.train import check_config, dev_scores, prepare, sample, summary, train_model
-
-log = logging.getLogger(__name__)
-RESULT_FILE = "train_result.json"
-
-
-def teacher_config(cfg: Mapping[str, Any], spec: Mapping[str, Any], index: int) -> dict[str, Any]:
-    """The student's config with a teacher's seed and depth, and its own folders."""
-    out = copy.deepcopy(dict(cfg))
-    out["seed"] = int(spec["seed"])
-    out["model"] = {**out["model"], "encoder_layers": spec.get("encoder_layers")}
-    out["model"]["head"] = {**out["model"]["head"], "soft_weight": 0.0}
-    out["trainer"] = {**out["trainer"], **dict(cfg["distill"].get("teacher_trainer") or {})}
-    out["output_dir"] = str(Path(cfg["distill"]["teachers_dir"]) / f"t{index}")
-    out["work_dir"] = str(Path(cfg["work_dir"]) / f"teacher-t{index}")
-    return out
 
 
 def soft_labels(ensemble: SplitterEnsemble, examples: Sequence[Example], batch: int = 2048) -> list[list[float]]:
@@ -57,23 +46,9 @@ def soft_labels(ensemble: SplitterEnsemble, examples: Sequence[Example], batch: 
     return out
 
 
-def cached_soft_labels(path: Path, ensemble: SplitterEnsemble, examples: Sequence[Example],
-                       key: str) -> list[list[float]]:
-    """Soft labels are the slow part of a resumed run; keep them next to the student's Trainer checkpoints."""
-    if path.is_file():
-        saved = torch.load(path, weights_only=False)
-        if saved.get("key") == key:
-            return saved["labels"]
-    labels = soft_labels(ensemble, examples)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"key": key, "labels": labels}, path)
-    return labels
-
-
 def distill(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     spec = cfg["distill"]
-    if len(spec["teachers"]) < 2:
-        raise TrainConfigError("distill.teachers: an ensemble needs at least 2 teachers")
+    check_teachers(spec)
     check_config(cfg)
     t0 = time.time()
     data = cfg["data"]
@@ -84,13 +59,12 @@ def distill(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, 
     for i, teacher_spec in enumerate(spec["teachers"]):
         tcfg = teacher_config(cfg, teacher_spec, i)
         folder = Path(tcfg["output_dir"])
-        if (folder / RESULT_FILE).is_file():
-            log.warning("teacher t%d: reusing %s", i, folder)
-            stats = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
-        else:
+
+        def train_teacher(tcfg: dict[str, Any] = tcfg, folder: Path = folder) -> dict[str, Any]:
             examples = sample(cfg, train_groups, data["train_examples"], tcfg["seed"])
-            _, stats = train_model(tcfg, examples, eval_examples, folder, Path(tcfg["work_dir"]), callbacks=callbacks)
-            (folder / RESULT_FILE).write_text(json.dumps(stats, indent=1), encoding="utf-8")
+            return train_model(tcfg, examples, eval_examples, folder, Path(tcfg["work_dir"]), callbacks=callbacks)[1]
+
+        stats = train_or_reuse(folder, train_teacher, f"teacher t{i}")
         teachers.append(Splitter.from_pretrained(folder, threshold=cfg["threshold"], precision="auto"))
         teacher_stats.append(stats)
     ensemble = SplitterEnsemble(teachers, threshold=cfg["threshold"])
@@ -98,8 +72,8 @@ def distill(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, 
     examples = sample(cfg, train_groups, data["train_examples"], cfg["seed"])
     examples += sample(cfg, train_groups, spec["extra_examples"], cfg["seed"] + 1)
     weights = [Path(spec["teachers_dir"]) / f"t{i}" / WEIGHTS_FILE for i in range(len(teachers))]
-    key = f"{cfg['seed']}-{len(examples)}-{[w.stat().st_mtime_ns for w in weights]}"  # retrained teachers: relabel
-    soft = cached_soft_labels(Path(cfg["work_dir"]) / "soft_labels.pt", ensemble, examples, key)
+    key = weights_key(f"{cfg['seed']}-{len(examples)}", weights)  # retrained teachers: relabel
+    soft = cached_labels(Path(cfg["work_dir"]) / "soft_labels.pt", key, lambda: soft_labels(ensemble, examples))
     output_dir = Path(cfg["output_dir"])
     student, stats = train_model(cfg, examples, eval_examples, output_dir, Path(cfg["work_dir"]) / "student",
                                  soft=soft, callbacks=callbacks)

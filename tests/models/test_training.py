@@ -38,3 +38,23 @@ def test_precision_auto_resolves_to_a_concrete_choice_and_rejects_nonsense():
     assert resolve_precision("fp32") == "fp32"
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("fp8")
+
+
+@pytest.mark.parametrize(("precision", "device", "cuda", "cpu_bf16", "expected"), [
+    ("auto", "cuda", True, False, "fp16"),       # the rule: a CUDA GPU runs torch in fp16 by default
+    ("auto", "cuda:0", True, True, "fp16"),
+    ("auto", "cuda", False, True, "fp32"),       # asked for CUDA without one: nothing to autocast
+    ("auto", "cpu", False, True, "bf16"),        # CPUs with native bf16
+    ("auto", "cpu", True, False, "fp32"),        # a GPU in the box does not change what the CPU stage runs
+    ("auto-gpu", "cuda", True, True, "fp16"),    # exact-on-CPU stages (splitter, intent) still halve on a GPU
+    ("auto-gpu", "cpu", False, True, "fp32"),
+    ("fp32", "cuda", True, True, "fp32"),        # explicit choices are kept
+    ("bf16", "cuda", True, True, "bf16"),
+])
+def test_precision_resolution_per_device(precision, device, cuda, cpu_bf16, expected):  # noqa: ANN001
+    assert resolve_precision(precision, device, cuda_available=cuda, cpu_bf16=cpu_bf16) == expected
+
+
+def test_fp16_on_cpu_is_refused_with_the_fix_named():
+    with pytest.raises(ValueError, match="runtime.device=cuda"):
+        resolve_precision("fp16", "cpu")
