@@ -4,9 +4,14 @@ Why: on CPU, ONNX Runtime's optimised graph (fused attention, LayerNorm, GELU) r
 2-3x faster than eager torch, and int8 dynamic quantization of the MatMul weights (activations quantized on
 the fly, VNNI kernels) about 1.3x faster again. Embedding lookups stay fp32: quantizing them bought no speed.
 
-Exports are derived artefacts, so they are not shipped: the first use of ``backend=onnx|onnx-int8`` exports
-the checkpoint into the cache folder (``paths.cache``, ``DUIHUA_CACHE_DIR``), keyed by a SHA-256 of the
-checkpoint files, and later runs load the cached file.
+Exports are derived artefacts, so they are not shipped: the first use of ``backend=onnx|onnx-int8`` (or
+``duihua export <stage>``) exports the checkpoint into the cache folder (``paths.cache``, ``DUIHUA_CACHE_DIR``),
+keyed by a SHA-256 of the checkpoint files, and later runs load the cached file.
+
+A cached file that ONNX Runtime cannot load (truncated, corrupt, written by an incompatible exporter) is
+derived data, so ``load_runner`` deletes it and exports again, once, with a warning. If even a fresh export
+does not load, ``OnnxLoadError`` names the file and the way out (``runtime=torch``); the pipeline turns it
+into one readable line and exit code 2 rather than silently running a slower backend than configured.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import hashlib
 import logging
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,17 +39,29 @@ def checkpoint_key(files: Sequence[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def export(module: torch.nn.Module, example: dict[str, torch.Tensor], output_names: Sequence[str], path: Path
-           ) -> None:
-    """TorchScript-based export with dynamic batch and sequence axes on every input."""
+class OnnxLoadError(RuntimeError):
+    """An ONNX file that ONNX Runtime cannot load, even after a fresh export."""
+
+
+def export(module: torch.nn.Module, example: dict[str, torch.Tensor], output_names: Sequence[str], path: Path,
+           dynamic_axes: Mapping[str, Mapping[int, str]] | None = None) -> None:
+    """TorchScript-based export; dynamic batch and sequence axes on every input unless ``dynamic_axes``
+    names them (inputs whose second axis is not the sequence, outputs with dynamic axes)."""
     names = list(example)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.onnx")
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about Python control flow are expected and harmless
-        torch.onnx.export(module.eval(), tuple(example.values()), str(tmp), input_names=names,
-                          output_names=list(output_names), dynamic_axes={k: {0: "batch", 1: "seq"} for k in names},
-                          opset_version=17, dynamo=False)
+    axes = dict(dynamic_axes or {k: {0: "batch", 1: "seq"} for k in names})
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # the fused nn.TransformerEncoderLayer kernel has no ONNX symbolic; the plain ops it fuses do (and ORT
+    # fuses them again)
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about Python control flow are expected and harmless
+            torch.onnx.export(module.eval(), tuple(example.values()), str(tmp), input_names=names,
+                              output_names=list(output_names), dynamic_axes=axes, opset_version=17, dynamo=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
 
 
@@ -52,16 +69,24 @@ def quantize_int8(src: Path, dst: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = dst.with_suffix(".tmp.onnx")
-    quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer's "consider pre-processing" advice is about conv nets
+    try:
+        quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+    finally:
+        root.setLevel(level)
     os.replace(tmp, dst)
 
 
-def cached_model(backend: str, files: Sequence[Path], cache_dir: str | Path, build: Callable[[Path], None]) -> Path:
-    """The ONNX file for ``backend``, exported (and quantized) into ``cache_dir`` on first use."""
+def cached_model(backend: str, files: Sequence[Path], cache_dir: str | Path, build: Callable[[Path], None],
+                 name: str = "model") -> Path:
+    """The ONNX file for ``backend``, exported (and quantized) into ``cache_dir`` on first use. ``name``
+    tells apart several graphs of one checkpoint (the generator's decoder step and its output head)."""
     if backend not in BACKENDS[1:]:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     folder = Path(cache_dir).expanduser() / "onnx" / checkpoint_key(files)
-    fp32, int8 = folder / "model.onnx", folder / "model.int8.onnx"
+    fp32, int8 = folder / f"{name}.onnx", folder / f"{name}.int8.onnx"
     if not fp32.is_file():
         log.warning("exporting %s to ONNX (once; cached in %s)", files[0].parent, folder)
         build(fp32)
@@ -70,8 +95,27 @@ def cached_model(backend: str, files: Sequence[Path], cache_dir: str | Path, bui
     return int8 if backend == "onnx-int8" else fp32
 
 
+def load_runner(backend: str, files: Sequence[Path], cache_dir: str | Path, build: Callable[[Path], None],
+                name: str = "model") -> OnnxRunner:
+    """``cached_model`` + ``OnnxRunner``; a cached file that does not load is exported again, once."""
+    path = cached_model(backend, files, cache_dir, build, name)
+    try:
+        return OnnxRunner(path)
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
+        log.warning("%s does not load (%s); exporting it again", path, str(exc).splitlines()[0][:200])
+        for stale in path.parent.glob(f"{name}*.onnx"):
+            stale.unlink(missing_ok=True)
+    path = cached_model(backend, files, cache_dir, build, name)
+    try:
+        return OnnxRunner(path)
+    except Exception as exc:  # noqa: BLE001
+        raise OnnxLoadError(f"ONNX Runtime cannot load {path} ({str(exc).splitlines()[0][:200]}); "
+                            "use runtime=torch") from exc
+
+
 class OnnxRunner:
-    """Runs an exported model on named int64 inputs; returns the first output as a torch tensor."""
+    """Runs an exported model on named inputs (int64 ids, or float tensors such as a K/V cache).
+    Calling it returns the first output as a torch tensor; ``run`` returns every output by name."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -79,9 +123,21 @@ class OnnxRunner:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: the optimizer's notes are not the user's business
+        self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.float_inputs = {i.name for i in self.session.get_inputs() if i.type == "tensor(float)"}
 
-    def __call__(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        feed = {k: np.ascontiguousarray(inputs[k].numpy(), dtype=np.int64) for k in self.input_names}
-        return torch.from_numpy(self.session.run(None, feed)[0])
+    def _feed(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        return {k: np.ascontiguousarray(inputs[k].detach().cpu().numpy(),
+                                        dtype=np.float32 if k in self.float_inputs else np.int64)
+                for k in self.input_names}
+
+    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(self.output_names[:1], self._feed(inputs))[0])
+
+    def run(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        outputs = self.session.run(None, self._feed(inputs))
+        return {name: torch.from_numpy(o) for name, o in zip(self.output_names, outputs, strict=True)}

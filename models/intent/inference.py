@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from models.common.char_ids import CharIds
+from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
 from models.common.precision import autocast, length_batches
 from models.intent.data import INTENT_SEP
 from models.intent.features import SlotTagVocab, collate, encode_text
-from models.intent.modeling import SlotAwareIntentModel
+from models.intent.modeling import CONFIG_FILE, WEIGHTS_FILE, SlotAwareIntentModel
 from models.tokenization import load_tokenizer
 
 UNKNOWN = "unknown"
@@ -44,10 +45,90 @@ def unused_token_ids(char_ids: CharIds) -> list[int]:
     return [char_ids.vocab[f"[unused{i}]"] for i in range(100) if f"[unused{i}]" in char_ids.vocab]
 
 
+class _OutputsTuple(torch.nn.Module):
+    """The classifier as ``inputs -> (domain_logits, intent_logits, gates)``, the signature an ONNX graph needs
+    (gates are ones without gated fusion, and dropped again on the way out)."""
+
+    def __init__(self, model: SlotAwareIntentModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, slot_types, slot_positions, ngram_ids=None):  # noqa: ANN001, ANN201
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, slot_types=slot_types,
+                         slot_positions=slot_positions, ngram_ids=ngram_ids)
+        gates = out.get("gates", torch.ones_like(input_ids, dtype=out["domain_logits"].dtype))
+        return out["domain_logits"], out["intent_logits"], gates
+
+
+class _MeanBag(torch.nn.Module):
+    """``EmbeddingBag(mode="mean", padding_idx=0)`` as a gather and a masked mean: the ONNX exporter has no
+    symbolic for an embedding bag with a padding index. Same numbers (all-padding rows give zeros)."""
+
+    def __init__(self, bag: torch.nn.EmbeddingBag) -> None:
+        super().__init__()
+        self.weight = bag.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        keep = (ids != 0).unsqueeze(-1).to(self.weight.dtype)
+        return (self.weight[ids] * keep).sum(1) / keep.sum(1).clamp(min=1)
+
+
+class _ContextLayer(torch.nn.Module):
+    """The pre-norm ``nn.TransformerEncoderLayer`` (ReLU, eval mode) written out with
+    ``scaled_dot_product_attention``: traced through ``nn.MultiheadAttention``'s self-attention path, the
+    exporter bakes the example's sequence length into a reshape, and the graph then fails on any other."""
+
+    def __init__(self, layer: torch.nn.TransformerEncoderLayer) -> None:
+        super().__init__()
+        self.layer, self.heads = layer, layer.self_attn.num_heads
+
+    def forward(self, x: torch.Tensor, src_key_padding_mask: torch.Tensor) -> torch.Tensor:
+        layer, (b, t, d) = self.layer, x.shape
+        attn = layer.self_attn
+        q, k, v = torch.nn.functional.linear(layer.norm1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, -1)
+        q, k, v = (z.reshape(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
+        allowed = (~src_key_padding_mask)[:, None, None, :]
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        x = x + attn.out_proj(a.transpose(1, 2).reshape(b, t, d))
+        return x + layer.linear2(torch.relu(layer.linear1(layer.norm2(x))))
+
+
+def export_intent(model: SlotAwareIntentModel, path: Path) -> None:
+    """One graph, dynamic batch, sequence and n-gram axes (the slot-tag axis is the model's fixed max_tags).
+    Two submodules are swapped for export-friendly equivalents while it traces, then put back."""
+    swaps = {"context": _ContextLayer(model.context)}
+    if model.ngrams is not None:
+        swaps["ngrams"] = _MeanBag(model.ngrams)
+    original = {name: getattr(model, name) for name in swaps}
+    for name, module in swaps.items():
+        setattr(model, name, module)
+    try:
+        _export_intent(model, path)
+    finally:
+        for name, module in original.items():
+            setattr(model, name, module)
+
+
+def _export_intent(model: SlotAwareIntentModel, path: Path) -> None:
+    k = model.head_config.max_tags
+    example = {"input_ids": torch.full((3, 7), 5, dtype=torch.long),
+               "attention_mask": torch.ones((3, 7), dtype=torch.long),
+               "slot_types": torch.ones((3, 7, k), dtype=torch.long),
+               "slot_positions": torch.zeros((3, 7, k), dtype=torch.long)}
+    axes = {name: {0: "batch", 1: "seq"} for name in example}
+    if model.ngrams is not None:
+        example["ngram_ids"] = torch.ones((3, 5), dtype=torch.long)
+        axes["ngram_ids"] = {0: "batch", 1: "ngrams"}
+    axes.update({"domain_logits": {0: "batch"}, "intent_logits": {0: "batch"}, "gates": {0: "batch", 1: "seq"}})
+    export(_OutputsTuple(model), example, ["domain_logits", "intent_logits", "gates"], path, axes)
+
+
 class IntentClassifier:
     def __init__(self, model: SlotAwareIntentModel, char_ids: CharIds, pad_id: int, precision: str = "fp32",
-                 device: str = "cpu", batch_chars: int = 4096, max_chars: int = 254) -> None:
+                 device: str = "cpu", batch_chars: int = 4096, max_chars: int = 254,
+                 onnx: OnnxRunner | None = None) -> None:
         self.model = model.to(device).eval()
+        self.onnx = onnx   # when set, forward passes run in ONNX Runtime instead of torch
         self.head = model.head_config
         self.char_ids, self.pad_id = char_ids, pad_id
         self.vocab = SlotTagVocab(self.head.slot_types, self.head.max_tags)
@@ -63,11 +144,26 @@ class IntentClassifier:
             self.domain_intents.setdefault(label.split(INTENT_SEP, 1)[0], []).append(j)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, **kwargs: object) -> IntentClassifier:
+    def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
+                        **kwargs: object) -> IntentClassifier:
+        """Load a checkpoint folder; ``backend=onnx|onnx-int8`` exports it to ``cache_dir`` on first use."""
         folder = SlotAwareIntentModel.check_folder(folder)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         tokenizer = load_tokenizer(folder)
         model = SlotAwareIntentModel.load(folder)
-        return cls(model, CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0, **kwargs)
+        runner = None
+        if backend != "torch":
+            runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
+                                 lambda path: export_intent(model, path))
+        return cls(model, CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0, onnx=runner, **kwargs)
+
+    def _forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.onnx is not None:
+            out = self.onnx.run(batch)
+            return out if self.head.fusion == "gated" else {k: v for k, v in out.items() if k != "gates"}
+        with autocast(self.precision, self.device):
+            return self.model(**{k: v.to(self.device) for k, v in batch.items()})
 
     @torch.inference_mode()
     def logits(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]]
@@ -80,9 +176,7 @@ class IntentClassifier:
         dom, intent = np.zeros((len(items), n_dom), np.float32), np.zeros((len(items), n_int), np.float32)
         gates: list[np.ndarray | None] = [None] * len(items)
         for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
-            batch = {k: v.to(self.device) for k, v in collate([items[i] for i in idx], self.pad_id).items()}
-            with autocast(self.precision, self.device):
-                out = self.model(**batch)
+            out = self._forward(collate([items[i] for i in idx], self.pad_id))
             dom[idx] = out["domain_logits"].float().cpu().numpy()
             intent[idx] = out["intent_logits"].float().cpu().numpy()
             if "gates" in out:

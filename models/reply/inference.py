@@ -17,9 +17,11 @@ import torch
 from tqdm import tqdm
 from transformers import BertForMaskedLM, PreTrainedTokenizerBase
 
+from models.common.onnx import BACKENDS
 from models.reply.decoding import DecodingConfig, generate
 from models.reply.features import PrefixLMCollator, encode_pair, source_ids, to_batch
 from models.reply.modeling import CachedDecoder, prefix_lm_loss
+from models.reply.onnx_decoder import OnnxDecoder
 from models.tokenization import load_tokenizer
 
 CONFIG_FILE = "reply.json"
@@ -45,9 +47,10 @@ def save_limits(folder: Path, limits: InputLimits) -> None:
 
 
 class ReplyGenerator:
-    def __init__(self, model: BertForMaskedLM, tokenizer: PreTrainedTokenizerBase, limits: InputLimits) -> None:
+    def __init__(self, model: BertForMaskedLM, tokenizer: PreTrainedTokenizerBase, limits: InputLimits,
+                 decoder: CachedDecoder | OnnxDecoder | None = None) -> None:
         self.model = model.eval()
-        self.decoder = CachedDecoder(self.model)
+        self.decoder = decoder or CachedDecoder(self.model)   # OnnxDecoder: the same steps in ONNX Runtime
         self.tokenizer = tokenizer
         self.limits = limits
         self.eos = tokenizer.sep_token_id
@@ -58,15 +61,24 @@ class ReplyGenerator:
         self.banned = sorted(set(self.banned))
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path) -> ReplyGenerator:
+    def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua"
+                        ) -> ReplyGenerator:
+        """Load a generator folder; ``backend=onnx|onnx-int8`` decodes through ONNX Runtime graphs exported
+        into ``cache_dir`` on first use (perplexity keeps the torch forward)."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"no reply generator in {folder} (missing {CONFIG_FILE}); train one with "
                                     f"`{TRAIN_COMMAND}`")
         meta = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         limits = InputLimits(**{k: v for k, v in meta.items() if k in InputLimits.__dataclass_fields__})
-        model = BertForMaskedLM.from_pretrained(str(folder), dtype=torch.float32)
-        return cls(model, load_tokenizer(folder), limits)
+        model = BertForMaskedLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+        decoder = None
+        if backend != "torch":
+            files = [folder / "config.json", folder / "model.safetensors"]
+            decoder = OnnxDecoder.load(CachedDecoder(model), backend, files, cache_dir)
+        return cls(model, load_tokenizer(folder), limits, decoder)
 
     def _sources(self, contexts: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         rows = [source_ids(self.tokenizer, c, self.limits.max_source_chars, self.limits.max_turns)

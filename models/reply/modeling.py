@@ -86,7 +86,7 @@ class CachedDecoder:
         cfg = model.config
         if cfg.hidden_act not in ("gelu", "gelu_new", "gelu_python"):
             raise ValueError(f"CachedDecoder supports GELU BERTs, not hidden_act={cfg.hidden_act!r}")
-        self.heads, self.eps = cfg.num_attention_heads, cfg.layer_norm_eps
+        self.heads, self.eps, self.hidden_size = cfg.num_attention_heads, cfg.layer_norm_eps, cfg.hidden_size
         self.head_dim = cfg.hidden_size // cfg.num_attention_heads
         self.max_positions = cfg.max_position_embeddings
         emb = model.bert.embeddings
@@ -111,8 +111,13 @@ class CachedDecoder:
         self.vocab_w = head.decoder.weight.t().contiguous()  # tied to the input embeddings at training time
         self.vocab_b = head.decoder.bias if head.decoder.bias is not None else head.bias
 
+    @staticmethod
+    def affine(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """x @ w + b as one fused addmm (the ONNX export traces it as MatMul + Add, which int8 quantizes)."""
+        return torch.addmm(b, x, w)
+
     def _norm(self, x: torch.Tensor, params: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        return torch.nn.functional.layer_norm(x, x.shape[-1:], params[0], params[1], self.eps)
+        return torch.nn.functional.layer_norm(x, (self.hidden_size,), params[0], params[1], self.eps)
 
     def forward(self, ids: torch.Tensor, types: torch.Tensor, positions: torch.Tensor, key_mask: torch.Tensor,
                 cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
@@ -126,7 +131,7 @@ class CachedDecoder:
         b, t, _ = x.shape
         allowed = key_mask.bool()[:, None, None, :]  # (B, 1, 1, S+T)
         for i, layer in enumerate(self.layers):
-            qkv = torch.addmm(layer["qkv_b"], x.reshape(b * t, -1), layer["qkv_w"])  # (B*T, 3H)
+            qkv = self.affine(x.reshape(b * t, -1), layer["qkv_w"], layer["qkv_b"])  # (B*T, 3H)
             q, k, v = qkv.view(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hd)
             if len(cache) > i:
                 k = torch.cat([cache[i][0], k], dim=2)
@@ -136,15 +141,15 @@ class CachedDecoder:
                 cache.append((k, v))
             att = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (B, nh, T, hd)
             att = att.transpose(1, 2).reshape(b * t, -1)
-            x = self._norm(torch.addmm(layer["o_b"], att, layer["o_w"]).view(b, t, -1) + x, layer["ln1"])
-            h = torch.nn.functional.gelu(torch.addmm(layer["up_b"], x.reshape(b * t, -1), layer["up_w"]))
-            x = self._norm(torch.addmm(layer["down_b"], h, layer["down_w"]).view(b, t, -1) + x, layer["ln2"])
+            x = self._norm(self.affine(att, layer["o_w"], layer["o_b"]).view(b, t, -1) + x, layer["ln1"])
+            h = torch.nn.functional.gelu(self.affine(x.reshape(b * t, -1), layer["up_w"], layer["up_b"]))
+            x = self._norm(self.affine(h, layer["down_w"], layer["down_b"]).view(b, t, -1) + x, layer["ln2"])
         return x
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """(N, H) -> (N, V) next-token logits through the MLM head."""
-        h = torch.nn.functional.gelu(torch.addmm(self.head_b, hidden, self.head_w))
-        return torch.addmm(self.vocab_b, self._norm(h, self.head_norm), self.vocab_w).float()
+        h = torch.nn.functional.gelu(self.affine(hidden, self.head_w, self.head_b))
+        return self.affine(self._norm(h, self.head_norm), self.vocab_w, self.vocab_b).float()
 
 
 class IncrementalState:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from models.charmap import model_view
-from models.common.onnx import BACKENDS, OnnxRunner, cached_model, export
+from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
 from models.common.precision import autocast, length_batches, resolve_precision
 from models.segmenter.decoding import decode
 from models.segmenter.features import GRANULARITY_IDS, BigramVocab, CharIds, collate, encode_example, tags_to_spans
@@ -81,7 +81,7 @@ class Segmenter:
         runner = None
         if backend != "torch":
             files = [folder / CONFIG_FILE, folder / WEIGHTS_FILE]
-            runner = OnnxRunner(cached_model(backend, files, cache_dir, lambda path: export_segmenter(model, path)))
+            runner = load_runner(backend, files, cache_dir, lambda path: export_segmenter(model, path))
         return cls(model, CharIds.from_tokenizer(tokenizer), BigramVocab.load(folder), onnx=runner, **kwargs)
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from models.common.bigrams import BigramVocab
-from models.common.onnx import BACKENDS, OnnxRunner, cached_model, export
+from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
 from models.common.precision import autocast, length_batches, resolve_precision
 from models.splitter.features import CharIds, collate, encode_example, splitter_view
 from models.splitter.modeling import CONFIG_FILE, WEIGHTS_FILE, SplitterModel
@@ -126,9 +126,8 @@ class Splitter(BoundaryTagger):
         if backend != "torch":
             names = MODEL_INPUTS if vocab is not None else MODEL_INPUTS[:2]
             example = {k: torch.ones((2, 8), dtype=torch.long) for k in names}
-            path = cached_model(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
-                                lambda p: export(_LogitsOnly(model), example, ["logits"], p))
-            runner = OnnxRunner(path)
+            runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
+                                 lambda p: export(_LogitsOnly(model), example, ["logits"], p))
         return cls(model, CharIds.from_tokenizer(load_tokenizer(folder)), onnx=runner, bigram_vocab=vocab, **kwargs)
 
     @torch.inference_mode()

@@ -18,31 +18,36 @@ from pathlib import Path
 from models.intent.inference import DECODE_MODES, UNKNOWN, IntentClassifier, IntentResult
 from pipeline.errors import ConfigError
 from pipeline.schema import IntentPrediction, PipelineResult, ScoredLabel
-from pipeline.stages.runtime_checks import resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
 
 
 @lru_cache(maxsize=4)
-def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, mtime_ns: int) -> IntentClassifier:
+def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, backend: str, cache_dir: str,
+          mtime_ns: int) -> IntentClassifier:
     """Pipelines on the same checkpoint share one model; the weights' mtime picks up a retrained one."""
-    return IntentClassifier.from_pretrained(checkpoint, precision=precision, device=device, batch_chars=batch_chars)
+    return IntentClassifier.from_pretrained(checkpoint, backend=backend, cache_dir=cache_dir, precision=precision,
+                                            device=device, batch_chars=batch_chars)
 
 
 class SlotAwareIntentClassifier:
     writes = frozenset({"sentences.intent"})
 
     def __init__(self, checkpoint: str, threshold: float = 0.5, top_k: int = 3, decode: str = "hierarchical",
-                 use_lexicons: bool = True, return_gates: bool = True, precision: str = "fp32", device: str = "cpu",
-                 batch_chars: int = 4096) -> None:
+                 use_lexicons: bool = True, return_gates: bool = True, precision: str = "auto-gpu",
+                 device: str = "cpu", batch_chars: int = 4096, backend: str = "torch",
+                 cache_dir: str = "~/.cache/duihua") -> None:
         if not 0 <= threshold < 1:
             raise ConfigError(f"intent.threshold: expected a probability in [0, 1), got {threshold}")
         if decode not in DECODE_MODES:
             raise ConfigError(f"intent.decode: expected one of {list(DECODE_MODES)}, got {decode!r}")
         if top_k < 1:
             raise ConfigError(f"intent.top_k: expected at least 1, got {top_k}")
-        precision = resolve_runtime("torch", precision, device)
+        precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
         try:
-            self.model = _load(folder, precision, device, batch_chars, weights_mtime(folder))
+            with onnx_load_errors(backend):
+                self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir),
+                                   weights_mtime(folder))
         except FileNotFoundError as exc:
             raise ConfigError(f"intent.checkpoint: {exc} (train one with `duihua train intent`, or intent=none)"
                               ) from exc

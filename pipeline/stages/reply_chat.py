@@ -21,13 +21,13 @@ from models.reply.inference import ReplyGenerator
 from models.reply.retrieval import BM25Index
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply
-from pipeline.stages.runtime_checks import weights_mtime
+from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
 
 
 @lru_cache(maxsize=4)
-def _load_generator(folder: Path, mtime_ns: int) -> ReplyGenerator:
+def _load_generator(folder: Path, backend: str, cache_dir: str, mtime_ns: int) -> ReplyGenerator:
     """Pipelines on the same checkpoint share one model; the weights' mtime picks up a retrained one."""
-    return ReplyGenerator.from_pretrained(folder)
+    return ReplyGenerator.from_pretrained(folder, backend=backend, cache_dir=cache_dir)
 
 
 class SessionHistory:
@@ -62,14 +62,17 @@ class GenerativeReplier:
     source = "generative"
 
     def __init__(self, checkpoint: str, decoding: Mapping[str, Any], history_turns: int = 2,
-                 max_sessions: int = 10000, batch_size: int = 32) -> None:
+                 max_sessions: int = 10000, batch_size: int = 32, backend: str = "torch",
+                 cache_dir: str = "~/.cache/duihua") -> None:
+        resolve_runtime(backend, "fp32", "cpu")   # the backend name; the cached decoder runs fp32 on CPU
         try:
             self.decoding = DecodingConfig(**dict(decoding))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"reply.decoding: {exc}") from exc
         folder = Path(checkpoint).resolve()
         try:
-            self.generator = _load_generator(folder, weights_mtime(folder))
+            with onnx_load_errors(backend):
+                self.generator = _load_generator(folder, backend, str(cache_dir), weights_mtime(folder))
         except FileNotFoundError as exc:
             raise ConfigError(f"reply.checkpoint: {exc}") from exc
         if history_turns < 0:

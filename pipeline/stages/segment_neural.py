@@ -15,7 +15,7 @@ from typing import ClassVar
 from models.segmenter.inference import Segmenter
 from pipeline.errors import ConfigError
 from pipeline.schema import GRANULARITIES, Granularity, PipelineResult, Token
-from pipeline.stages.runtime_checks import resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
 from pipeline.stages.segment import check_granularities
 
 
@@ -40,7 +40,8 @@ class NeuralSegmenter:
         folder = Path(checkpoint).resolve()
         try:
             mtime = weights_mtime(folder)
-            self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
+            with onnx_load_errors(backend):
+                self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
         except FileNotFoundError as exc:
             raise ConfigError(f"segmenter.checkpoint: {exc}. Train one with `duihua train segmenter`, "
                               "or use segmenter=jieba") from exc

@@ -16,7 +16,7 @@ from models.splitter.inference import Splitter
 from models.splitter.spans import TERMINATORS
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Sentence
-from pipeline.stages.runtime_checks import resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
 
 
 @lru_cache(maxsize=4)
@@ -41,7 +41,8 @@ class NeuralSentenceSplitter:
         folder = Path(checkpoint).resolve()
         try:
             mtime = weights_mtime(folder)
-            shared = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
+            with onnx_load_errors(backend):
+                shared = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
         except FileNotFoundError as exc:
             raise ConfigError(f"splitter.checkpoint: {exc}, or use splitter=punct") from exc
         # the loaded model is shared (a shallow copy); threshold and terminators are this stage's own settings
