@@ -211,6 +211,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- export ------------------------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.export import EXPORT_STAGES, export_stage
+    from pipeline.report import print_report
+
+    overrides, rest = split_overrides(args.args)
+    if rest:
+        raise InputError(f"unexpected arguments {rest}; overrides look like key=value")
+    stage = STAGE_ALIASES.get(args.stage, args.stage)
+    if stage not in EXPORT_STAGES:
+        raise InputError(f"duihua export: stage must be one of {', '.join(EXPORT_STAGES)}, got {args.stage!r}")
+    cfg = load_config("pipeline", overrides)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else Path(cfg.paths.checkpoints) / stage
+    rows, metrics = export_stage(stage, checkpoint.resolve(), cfg, Path(args.output) if args.output else None,
+                                 with_metric=not args.no_dev_metric)
+    print_report(("backend", "files", "MB", "max |diff| vs torch", metrics["dev_metric"], "load s"), rows, metrics)
+    return 0
+
+
 # -- lexicon -----------------------------------------------------------------------------------------------
 def cmd_lexicon(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
@@ -291,6 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "shipped one")
     ev.add_argument("args", nargs="*", help="Hydra overrides")
     ev.set_defaults(func=cmd_eval)
+
+    exp = sub.add_parser("export", help="ONNX export (fp32 + int8) of a neural stage, with parity and dev metric")
+    exp.add_argument("stage", help="splitter | segmenter | intent | reply")
+    exp.add_argument("--checkpoint", help="a trained checkpoint folder instead of the shipped one")
+    exp.add_argument("--output", help="also copy the ONNX files into this folder")
+    exp.add_argument("--no-dev-metric", action="store_true", help="parity on probe queries only (fast)")
+    exp.add_argument("args", nargs="*", help="Hydra overrides (paths.cache=DIR, ...)")
+    exp.set_defaults(func=cmd_export)
 
     serve = sub.add_parser("serve", help="HTTP API (server.host, server.port; docs at /docs)")
     serve.add_argument("args", nargs="*")
