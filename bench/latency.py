@@ -14,7 +14,11 @@ Runtimes: ``eager fp32`` (``runtime=torch runtime.precision=fp32``), ``torch`` a
 ``auto`` precision differs from fp32 on this machine, ``onnx`` and ``onnx-int8``. ``speedup_batch1`` in the
 final JSON line is eager fp32 NLU P50 ÷ the shipped runtime's (``conf/pipeline.yaml``), at batch 1.
 
-Usage: ``flock /tmp/duihua-timing.lock python bench/latency.py [--queries N] [--no-full] [overrides...]``;
+On a machine shared with other jobs, ``--threads 1`` keeps every runtime off the spin-waiting that
+oversubscribed intra-op thread pools fall into (2 threads there were 8x slower than 1 for eager torch).
+
+Usage: ``flock /tmp/duihua-timing.lock python bench/latency.py [--queries N] [--threads N] [--no-full]
+[overrides...]``;
 prints the tables, then one JSON line.
 """
 
@@ -26,6 +30,7 @@ import time
 from collections import defaultdict
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from models.common.precision import resolve_precision
@@ -72,8 +77,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--queries", type=int, default=0, help="cap on dev queries (0: all 1,149)")
     parser.add_argument("--no-full", action="store_true", help="NLU only (skip the pipeline with replies)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads for torch and ONNX Runtime (0: torch's default, one per core)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
+    if args.threads:   # before any pipeline is built: ONNX Runtime sessions take torch's thread count
+        torch.set_num_threads(args.threads)
     cfg = load_config("pipeline", args.overrides)
     _, dev = load_splits(cfg.paths.data, 20.0)
     queries = [x.text for x in flatten(dev)][: args.queries or None]
@@ -103,8 +112,8 @@ def main() -> None:
         per_runtime[name] = {"nlu_p50_ms": n50, "nlu_p95_ms": n95, "nlu_p99_ms": n99, "full_p50_ms": f50,
                              "full_p95_ms": f95, "full_p99_ms": f99, "throughput_qps": round(qps[name], 1),
                              "speedup_batch1": speedup}
-    print(f"{len(queries)} dev queries; batch 1 in ms; batched = Pipeline.batch, "
-          f"runtime.batch_size={cfg.runtime.batch_size}; shipped runtime: {shipped}\n")
+    print(f"{len(queries)} dev queries; {torch.get_num_threads()} intra-op threads; batch 1 in ms; "
+          f"batched = Pipeline.batch, runtime.batch_size={cfg.runtime.batch_size}; shipped runtime: {shipped}\n")
     print(format_table(("runtime", "NLU P50", "NLU P95", "NLU P99", "full P50", "full P95", "full P99",
                         "NLU batched q/s", "speedup b1 (P50)", "speedup batched"), rows))
     stage_rows = []
@@ -124,8 +133,8 @@ def main() -> None:
         ("NLU P99 ms (shipped)", ship["nlu_p99_ms"], "<= 25"),
         ("full P99 ms (shipped)", ship["full_p99_ms"], "<= 150"),
         ("speedup batch 1 vs eager fp32", ship["speedup_batch1"], ">= 5")],
-        {"shipped_runtime": shipped, "queries": len(queries), **{k: ship[k] for k in (
-            "nlu_p50_ms", "nlu_p99_ms", "full_p99_ms", "speedup_batch1", "throughput_qps")},
+        {"shipped_runtime": shipped, "queries": len(queries), "threads": torch.get_num_threads(),
+         **{k: ship[k] for k in ("nlu_p50_ms", "nlu_p99_ms", "full_p99_ms", "speedup_batch1", "throughput_qps")},
          "runtimes": per_runtime})
 
 

@@ -19,7 +19,8 @@ def overrides(intent_dir, reply_dir, lexicons, *extra: str) -> list[str]:  # noq
 def test_onnx_runtime_reaches_intent_and_reply_with_the_same_results(tiny_intent_dir, tiny_reply_dir,
                                                                      mini_lexicons, tmp_path):  # noqa: ANN001
     texts = ["我想听周杰伦的稻香", "明天北京天气怎么样。你好"]
-    eager = Pipeline.from_config(overrides(tiny_intent_dir, tiny_reply_dir, mini_lexicons, "decoding=greedy"))
+    eager = Pipeline.from_config(overrides(tiny_intent_dir, tiny_reply_dir, mini_lexicons, "decoding=greedy",
+                                           "runtime=torch"))
     onnx = Pipeline.from_config(overrides(tiny_intent_dir, tiny_reply_dir, mini_lexicons, "decoding=greedy",
                                           "runtime=onnx", f"paths.cache={tmp_path}"))
     assert onnx.stage("intent").model.onnx is not None and eager.stage("intent").model.onnx is None

@@ -64,7 +64,7 @@ def test_eval_segment_rejects_a_missing_checkpoint_folder(tmp_path, capsys):
 
 def test_runtime_group_selects_the_onnx_backend_and_rejects_unknown_ones(tiny_segmenter_dir):
     onnx_pipe = neural_pipe(tiny_segmenter_dir, "runtime=onnx-int8")
-    torch_pipe = neural_pipe(tiny_segmenter_dir)
+    torch_pipe = neural_pipe(tiny_segmenter_dir, "runtime=torch")
     assert onnx_pipe.stage("segmenter").model.onnx is not None
     assert torch_pipe.stage("segmenter").model.onnx is None
     with pytest.raises(ConfigError, match="runtime.backend"):

@@ -75,7 +75,7 @@ def test_batches_give_the_same_sentences_as_single_queries(tiny_splitter_dir):
 
 def test_onnx_runtime_gives_the_same_sentences(tiny_splitter_dir):
     texts = ["明天北京天气怎么样我想听周杰伦的稻香", "帮我打开空调今天上海下雨吗"]
-    torch_pipe = split_pipe(tiny_splitter_dir, "runtime.precision=fp32")
+    torch_pipe = split_pipe(tiny_splitter_dir, "runtime=torch", "runtime.precision=fp32")
     onnx_pipe = split_pipe(tiny_splitter_dir, "runtime=onnx")
     assert [r.sentences for r in onnx_pipe.batch(texts)] == [r.sentences for r in torch_pipe.batch(texts)]
 
