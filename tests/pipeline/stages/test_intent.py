@@ -31,15 +31,18 @@ def test_every_sentence_gets_a_prediction_with_gates(tiny_intent_dir, mini_lexic
     assert result.sentences[1].char_slots[3] == ["B-singer"]  # the model was fed the gazetteer's tags
 
 
-def test_batches_match_single_queries(tiny_intent_dir, mini_lexicons):
-    pipe = intent_pipe(tiny_intent_dir, mini_lexicons, "intent.threshold=0")
+@pytest.mark.parametrize(("runtime", "tolerance"), [("torch", 1e-3), ("onnx-int8", 1e-2)])
+def test_batches_match_single_queries(tiny_intent_dir, mini_lexicons, runtime, tolerance):
+    """int8 dynamic quantization scales activations per batch, so a score may move in the third decimal
+    with the batch it ran in (README, "Runtimes and latency"); fp32 torch agrees to padding noise."""
+    pipe = intent_pipe(tiny_intent_dir, mini_lexicons, "intent.threshold=0", f"runtime={runtime}")
     texts = ["我想听稻香", "北京南站到上海", "你好", ""]
     batch = pipe.batch(texts)
     for text, doc in zip(texts, batch, strict=True):
         single = pipe(text)
         assert [s.intent.label for s in doc.sentences] == [s.intent.label for s in single.sentences]
         for a, b in zip(doc.sentences, single.sentences, strict=True):
-            assert a.intent.score == pytest.approx(b.intent.score, abs=1e-3)
+            assert a.intent.score == pytest.approx(b.intent.score, abs=tolerance)
 
 
 def test_below_the_threshold_the_label_is_unknown(tiny_intent_dir, mini_lexicons):
