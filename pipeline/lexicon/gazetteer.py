@@ -149,10 +149,14 @@ def build_gazetteer(domains: Sequence[LexiconDomain], digest: str = "") -> Gazet
     return Gazetteer(automaton, sources, [d.name for d in domains], digest, size)
 
 
-def load_gazetteer(dirs: Sequence[tuple[str, str | Path]], cache_dir: str | Path | None = None) -> Gazetteer:
+def load_gazetteer(dirs: Sequence[tuple[str, str | Path]], cache_dir: str | Path | None = None,
+                   write_cache: bool = True) -> Gazetteer:
     """Load the named lexicon folders into one gazetteer, via the on-disk cache when ``cache_dir`` is set.
 
     ``dirs`` is ``[(domain name, folder)]``; a folder whose manifest names another domain is an error.
+    ``write_cache=False`` reads the cache but never writes it: pickling an automaton leaks the whole dump in
+    native memory (pyahocorasick 2.3.1, WojciechMula/pyahocorasick#219), about 15 MB for the shipped lexicons,
+    so a long-lived server that rebuilds on every lexicon edit must not pickle each version.
     """
     resolved = [(name, Path(p).expanduser()) for name, p in dirs]
     names = [n for n, _ in resolved]
@@ -169,7 +173,7 @@ def load_gazetteer(dirs: Sequence[tuple[str, str | Path]], cache_dir: str | Path
         except Exception as exc:  # a corrupt cache is rebuilt, never fatal
             log.warning("ignoring unreadable gazetteer cache %s (%s)", cache_file, exc)
     gazetteer = build_gazetteer([load_domain(path, name) for name, path in resolved], digest)
-    if cache_file is not None:
+    if cache_file is not None and write_cache:
         _atomic_pickle(gazetteer, cache_file)
     return gazetteer
 

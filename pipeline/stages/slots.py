@@ -61,13 +61,16 @@ class GazetteerSlotTagger:
             dirs.append((read_manifest(Path(extra).expanduser()).domain, extra))
         return dirs
 
-    def _load(self) -> Gazetteer:
-        return load_gazetteer(self.selected_dirs(), self.cache_dir)
+    def _load(self, write_cache: bool = True) -> Gazetteer:
+        return load_gazetteer(self.selected_dirs(), self.cache_dir, write_cache)
 
     def reload_lexicons(self) -> None:
-        """Rebuild from disk, then swap the reference: one attribute store, atomic for concurrent readers."""
+        """Rebuild from disk, then swap the reference: one attribute store, atomic for concurrent readers.
+
+        A reload reads the cache but does not write it (see ``load_gazetteer``: pickling leaks native memory,
+        and a server reloading on every edit would grow by one dump per reload)."""
         with self._lock:
-            self._gazetteer = self._load()
+            self._gazetteer = self._load(write_cache=False)
 
     # -- tagging -----------------------------------------------------------------------------------------
     @staticmethod
