@@ -126,6 +126,7 @@ async def drive(port: int, texts: list[str], n: int, concurrency: int, max_secon
                 break
             text = texts[i % len(texts)]
             body = json.dumps({"text": text}, ensure_ascii=False).encode()
+            echo = json.dumps(text, ensure_ascii=False).encode()  # the answer must quote its own query
             stats.sent += 1
             t0 = time.perf_counter()
             try:
@@ -137,7 +138,7 @@ async def drive(port: int, texts: list[str], n: int, concurrency: int, max_secon
                 continue  # sent, never answered: lost
             stats.answered += 1
             stats.latencies_ms.append((time.perf_counter() - t0) * 1000)
-            if status != 200 or text.encode() not in payload:
+            if status != 200 or echo not in payload:
                 stats.errors += 1
                 if len(stats.error_samples) < 5:
                     stats.error_samples.append(f"{status}: {payload[:200]!r}")

@@ -201,6 +201,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"server.{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})") from exc
+    if server.threads is not None:  # before the pipeline: ONNX sessions take their thread count when built
+        import torch
+
+        torch.set_num_threads(server.threads)
     pipe = Pipeline.from_cfg(cfg)  # built before binding, so a bad checkpoint or lexicon exits 2 with one line
     app = create_app(pipe, server)
     logging.getLogger("duihua.http").setLevel(logging.INFO if server.log_requests else logging.WARNING)

@@ -48,6 +48,7 @@ class ServerConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    threads: int | None = Field(1, ge=1)        # torch/ONNX intra-op threads; null: the library default
     max_batch: int = Field(32, ge=1)            # queries per pipeline call; 1 switches micro-batching off
     max_wait_ms: float = Field(5.0, ge=0)       # how long the first request of a batch waits for company
     queue_size: int = Field(512, ge=1)          # requests waiting for the models; beyond: 503 + Retry-After

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from pipeline.errors import ConfigError, InputError
-from pipeline.lexicon.gazetteer import Gazetteer, GazetteerHit, load_gazetteer
+from pipeline.lexicon.gazetteer import Gazetteer, GazetteerHit, build_cache_in_subprocess, load_gazetteer
 from pipeline.lexicon.manifest import read_manifest
 from pipeline.schema import Granularity, PipelineResult, Sentence, SlotMatch, Token
 
@@ -61,16 +61,21 @@ class GazetteerSlotTagger:
             dirs.append((read_manifest(Path(extra).expanduser()).domain, extra))
         return dirs
 
-    def _load(self, write_cache: bool = True) -> Gazetteer:
-        return load_gazetteer(self.selected_dirs(), self.cache_dir, write_cache)
+    def _load(self) -> Gazetteer:
+        return load_gazetteer(self.selected_dirs(), self.cache_dir)
 
     def reload_lexicons(self) -> None:
         """Rebuild from disk, then swap the reference: one attribute store, atomic for concurrent readers.
 
-        A reload reads the cache but does not write it (see ``load_gazetteer``: pickling leaks native memory,
-        and a server reloading on every edit would grow by one dump per reload)."""
+        With a cache folder, an edited lexicon is built in a child process and only unpickled here (see
+        ``build_cache_in_subprocess``: a build on a thread of a server stalls its model thread on the GIL).
+        This process never writes the cache on reload: pickling leaks native memory (see ``load_gazetteer``).
+        """
         with self._lock:
-            self._gazetteer = self._load(write_cache=False)
+            dirs = self.selected_dirs()
+            if self.cache_dir is not None:
+                build_cache_in_subprocess(dirs, self.cache_dir)  # on failure the load below names the error
+            self._gazetteer = load_gazetteer(dirs, self.cache_dir, write_cache=False)
 
     # -- tagging -----------------------------------------------------------------------------------------
     @staticmethod
