@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ctypes
+import ctypes.util
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -27,6 +30,23 @@ from pipeline.schema import PipelineResult, Query
 
 log = logging.getLogger("duihua.http")
 WARM_UP_TEXT = "我想听周杰伦的稻香"  # the first torch call of a process is slow; /readyz waits for this one
+
+
+def heap_trimmer() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim(0)``, or None elsewhere.
+
+    Why: batches of varying shapes leave the glibc heap fragmented, and freed memory is not given back, so a
+    server's RSS crept up ~0.5 MB per batch (477 -> 567 MB over 100 batches) though Python objects did not grow;
+    one trim returned it all (-> 464 MB). A trim costs ~5 ms, so the worker does it at most every
+    ``trim_interval_s``.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    trim = getattr(libc, "malloc_trim", None)
+    return (lambda: trim(0)) if trim is not None else None
 
 
 class QueueFull(Exception):
@@ -58,8 +78,12 @@ class BatcherStats:
 class MicroBatcher:
     """Queues requests and runs them through ``pipe`` in batches, on one worker thread."""
 
-    def __init__(self, pipe: Pipeline, max_batch: int = 32, max_wait_ms: float = 5.0, queue_size: int = 512) -> None:
+    def __init__(self, pipe: Pipeline, max_batch: int = 32, max_wait_ms: float = 5.0, queue_size: int = 512,
+                 trim_interval_s: float = 1.0) -> None:
         self.pipe = pipe
+        self.trim_interval_s = trim_interval_s
+        self._trim = heap_trimmer() if trim_interval_s > 0 else None
+        self._last_trim = 0.0
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.queue_size = queue_size
@@ -191,13 +215,18 @@ class MicroBatcher:
         """Worker thread: one batch; if a query in it is refused (unknown lexicon ...), rerun one by one so
         only that request gets the error and its neighbours their results."""
         try:
-            return list(self.pipe.batch(queries))
-        except DuihuaError:
-            pass
-        outcomes: list[PipelineResult | BaseException] = []
-        for q in queries:
             try:
-                outcomes.append(self.pipe.batch([q])[0])
-            except DuihuaError as exc:
-                outcomes.append(exc)
-        return outcomes
+                return list(self.pipe.batch(queries))
+            except DuihuaError:
+                pass
+            outcomes: list[PipelineResult | BaseException] = []
+            for q in queries:
+                try:
+                    outcomes.append(self.pipe.batch([q])[0])
+                except DuihuaError as exc:
+                    outcomes.append(exc)
+            return outcomes
+        finally:
+            if self._trim is not None and time.perf_counter() - self._last_trim >= self.trim_interval_s:
+                self._trim()
+                self._last_trim = time.perf_counter()

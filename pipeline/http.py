@@ -55,6 +55,7 @@ class ServerConfig(BaseModel):
     timeout_s: float = Field(10.0, gt=0)        # per request, queue wait included; beyond: 504
     max_body_bytes: int = Field(1_048_576, gt=0)
     max_batch_queries: int = Field(256, ge=1)   # queries in one /v1/parse/batch request
+    trim_memory_s: float = Field(1.0, ge=0)    # give freed heap back to the OS at most this often; 0: never
     log_requests: bool = True                   # one JSON log line per request, with per-stage timings
     demo: str | None = str(DEFAULT_DEMO)        # folder served at /; null: no demo
 
@@ -136,7 +137,7 @@ class BodyLimit:
 def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
     """The app; the micro-batcher starts and stops with it (use ``with TestClient(app)`` in tests)."""
     server = server or ServerConfig()
-    batcher = MicroBatcher(pipe, server.max_batch, server.max_wait_ms, server.queue_size)
+    batcher = MicroBatcher(pipe, server.max_batch, server.max_wait_ms, server.queue_size, server.trim_memory_s)
     reload_lock = asyncio.Lock()
     counter = iter(range(1, 1 << 62))
 

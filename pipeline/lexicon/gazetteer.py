@@ -16,9 +16,11 @@ import json
 import logging
 import os
 import pickle
+import select
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,14 +184,61 @@ def load_gazetteer(dirs: Sequence[tuple[str, str | Path]], cache_dir: str | Path
     return gazetteer
 
 
+class _Builder:
+    """A long-lived helper process that builds and caches gazetteers: one JSON job per line on its stdin, one
+    ``ok`` / ``error ...`` line back. A plain ``python -c`` child rather than multiprocessing, whose spawned
+    children re-import the caller's main script (an unguarded user script would run again)."""
+
+    MAX_JOBS = 16  # then a fresh process: pickling leaks native memory (see ``load_gazetteer``)
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+        self.jobs = 0
+        self.lock = threading.Lock()
+
+    def build(self, dirs: list[tuple[str, str]], cache_dir: str, timeout_s: float) -> bool:
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None or self.jobs >= self.MAX_JOBS:
+                self._start()
+            assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+            self.jobs += 1
+            try:
+                self.proc.stdin.write(json.dumps({"dirs": dirs, "cache_dir": cache_dir}) + "\n")
+                self.proc.stdin.flush()
+                ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+                answer = self.proc.stdout.readline() if ready else ""
+            except OSError:
+                answer = ""
+            if not answer:  # dead or hung: the next build starts a fresh one
+                self._stop()
+                log.warning("gazetteer helper process gave no answer; building in-process")
+            return answer.startswith("ok")
+
+    def _start(self) -> None:
+        self._stop()
+        self.proc = subprocess.Popen([sys.executable, "-c", "from pipeline.lexicon.gazetteer import serve_builds; "
+                                      "serve_builds()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, encoding="utf-8")
+        self.jobs = 0
+
+    def _stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+_builder = _Builder()
+
+
 def build_cache_in_subprocess(dirs: Sequence[tuple[str, str | Path]], cache_dir: str | Path,
                               timeout_s: float = 300.0) -> bool:
-    """Build and cache the gazetteer in a child process; True when it succeeded (the cache now holds it).
+    """Build and cache the gazetteer in a helper process; True when the cache now holds it.
 
     Why: a build is ~0.4 s of pure Python. Run on a thread of a serving process it holds the GIL between the
     model thread's torch calls, and every batch then waits at each call for its turn (a 5x throughput drop
-    measured with a reload every second). In a child it costs CPU but no GIL; the server then only unpickles
-    (~50 ms), and the native memory the pickling leaks (see ``load_gazetteer``) goes away with the child.
+    measured with a reload every second). In the helper it costs CPU but no GIL; the server only unpickles
+    (~50 ms). The helper lives on between builds, so its start-up is paid once.
     A failure (a broken lexicon) returns False: the caller's own load then raises the readable error.
     """
     try:
@@ -198,14 +247,18 @@ def build_cache_in_subprocess(dirs: Sequence[tuple[str, str | Path]], cache_dir:
         return False
     if (Path(cache_dir).expanduser() / f"{digest[:32]}.pkl").is_file():
         return True  # unchanged lexicons: nothing to build
-    payload = json.dumps({"dirs": [[name, str(path)] for name, path in dirs], "cache_dir": str(cache_dir)})
-    try:
-        proc = subprocess.run([sys.executable, "-m", "pipeline.lexicon.gazetteer"], input=payload, text=True,
-                              capture_output=True, timeout=timeout_s, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.warning("gazetteer build in a subprocess failed (%s); building in-process", exc)
-        return False
-    return proc.returncode == 0
+    return _builder.build([(n, str(p)) for n, p in dirs], str(cache_dir), timeout_s)
+
+
+def serve_builds() -> None:
+    """The helper process's loop (see ``_Builder``)."""
+    for line in sys.stdin:
+        job = json.loads(line)
+        try:
+            load_gazetteer([tuple(d) for d in job["dirs"]], job["cache_dir"])
+            print("ok", flush=True)
+        except Exception as exc:  # reported back; the caller's own load names the error to the user
+            print(f"error {exc!r}".replace("\n", " "), flush=True)
 
 
 def _atomic_pickle(obj: object, target: Path) -> None:
@@ -225,11 +278,3 @@ def _prune(cache_dir: Path, keep: int) -> None:
     files = sorted(cache_dir.glob("*.pkl"), key=lambda f: f.stat().st_mtime, reverse=True)
     for old in files[keep:]:
         old.unlink(missing_ok=True)
-
-
-if __name__ == "__main__":  # build_cache_in_subprocess: {"dirs": [[name, folder], ...], "cache_dir": ...} on stdin
-    # through the importable module, so the pickle names pipeline.lexicon.gazetteer.Gazetteer, not __main__'s
-    from pipeline.lexicon import gazetteer as _importable
-
-    job = json.load(sys.stdin)
-    _importable.load_gazetteer([tuple(d) for d in job["dirs"]], job["cache_dir"])
