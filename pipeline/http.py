@@ -200,6 +200,9 @@ def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
         except DuihuaError as exc:
             status = 413 if isinstance(exc, InputTooLongError) else 400
             raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away (nginx's code); its job is skipped if still queued
+            raise
         except BaseException:
             status = 500
             raise
