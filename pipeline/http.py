@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.batching import Job, MicroBatcher, QueueFull, ShuttingDown
+from pipeline.batching import Job, MicroBatcher, QueueFull, ShuttingDown, heap_trimmer
 from pipeline.errors import ConfigError, DuihuaError, InputTooLongError
 from pipeline.runtime import Pipeline, check_length
 from pipeline.schema import PipelineResult, Query
@@ -245,12 +245,19 @@ def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
                                 f"{server.max_batch_queries}; send several requests")
         return model_response(BatchResponse(results=await run(req.queries, "parse_batch")))
 
+    trim = heap_trimmer() if server.trim_memory_s > 0 else None
+
+    def reload_and_trim() -> None:
+        pipe.reload_lexicons()
+        if trim is not None:  # the old gazetteer's memory back to the OS (see heap_trimmer)
+            trim()
+
     @app.post("/v1/lexicons/reload")
     async def reload() -> dict[str, object]:
         """Rebuild on a helper thread while the model thread keeps serving; one reload at a time."""
         async with reload_lock:
             t0 = time.perf_counter()
-            await asyncio.to_thread(pipe.reload_lexicons)
+            await asyncio.to_thread(reload_and_trim)
             ms = round((time.perf_counter() - t0) * 1000, 1)
         log.info(json.dumps({"event": "reload", "ms": ms}))
         return {"status": "reloaded", "ms": ms}
