@@ -194,6 +194,11 @@ class MicroBatcher:
             job.started, job.batch_size = started, len(queries)
         try:
             outcomes = await loop.run_in_executor(self._executor, self._process, queries)
+        except asyncio.CancelledError:  # stopped mid-batch: nobody is left waiting in vain
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(ShuttingDown("the server is shutting down"))
+            raise
         except Exception as exc:  # a bug in a stage: every request of this batch gets it (500), the loop goes on
             log.exception("batch of %d failed", len(queries))
             outcomes = [exc] * len(queries)
