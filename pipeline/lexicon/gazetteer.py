@@ -245,9 +245,11 @@ def build_cache_in_subprocess(dirs: Sequence[tuple[str, str | Path]], cache_dir:
     """Build and cache the gazetteer in a helper process; True when the cache now holds it.
 
     Why: a build is ~0.4 s of pure Python. Run on a thread of a serving process it holds the GIL between the
-    model thread's torch calls, and every batch then waits at each call for its turn (a 5x throughput drop
-    measured with a reload every second). In the helper it costs CPU but no GIL; the server only unpickles
-    (~50 ms). The helper lives on between builds, so its start-up is paid once.
+    model thread's torch calls, and every batch then waits at each call for its turn. ``bench/load.py`` with an
+    edit + reload every second, each time against the same run without reloads: 102 -> 17 qps with builds on a
+    server thread, 78 -> 30 qps with this helper (what remains is the build's CPU on a shared 2-core machine).
+    In the helper a build costs CPU but no GIL; the server only unpickles (~50 ms). The helper lives on
+    between builds, so its start-up is paid once.
     A failure (a broken lexicon) returns False: the caller's own load then raises the readable error.
     """
     try:
