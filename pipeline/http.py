@@ -28,12 +28,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.batching import Job, MicroBatcher, QueueFull, ShuttingDown, heap_trimmer
-from pipeline.errors import ConfigError, DuihuaError, InputTooLongError
+from pipeline.errors import DuihuaError, InputTooLongError
 from pipeline.runtime import Pipeline, check_length
 from pipeline.schema import PipelineResult, Query
 
@@ -58,6 +58,14 @@ class ServerConfig(BaseModel):
     trim_memory_s: float = Field(1.0, ge=0)    # give freed heap back to the OS at most this often; 0: never
     log_requests: bool = True                   # one JSON log line per request, with per-stage timings
     demo: str | None = str(DEFAULT_DEMO)        # folder served at /; null: no demo
+
+
+    @field_validator("demo")
+    @classmethod
+    def _demo_has_a_page(cls, demo: str | None) -> str | None:
+        if demo is not None and not (Path(demo).expanduser() / "index.html").is_file():
+            raise ValueError(f"no index.html in {demo} (server.demo=null serves no demo)")
+        return demo
 
 
 class BatchRequest(BaseModel):
@@ -264,8 +272,6 @@ def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
 
     if server.demo is not None:
         demo = Path(server.demo).expanduser()
-        if not (demo / "index.html").is_file():
-            raise ConfigError(f"server.demo: no index.html in {demo} (server.demo=null serves no demo)")
 
         @app.get("/", include_in_schema=False)
         def index() -> FileResponse:
