@@ -186,28 +186,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from omegaconf import OmegaConf
-    from pydantic import BaseModel, Field, ValidationError
+    from pydantic import ValidationError
 
     from pipeline.config import load_config
     from pipeline.errors import ConfigError
-    from pipeline.http import create_app
+    from pipeline.http import ServerConfig, create_app
     from pipeline.runtime import Pipeline
-
-    class ServerConfig(BaseModel):
-        host: str = "127.0.0.1"
-        port: int = Field(8000, ge=1, le=65535)
 
     overrides, rest = split_overrides(args.args)
     if rest:
         raise InputError(f"unexpected arguments {rest}; overrides look like key=value")
     cfg = load_config("pipeline", overrides)
     try:
-        server = ServerConfig.model_validate(OmegaConf.to_container(cfg.server))
+        server = ServerConfig.model_validate(OmegaConf.to_container(cfg.server, resolve=True))
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ConfigError(f"server.{err['loc'][0]}: {err['msg']} (got {err['input']!r})") from exc
-    pipe = Pipeline.from_cfg(cfg)  # loaded before binding: /readyz is true once we listen
-    uvicorn.run(create_app(pipe), host=server.host, port=server.port, log_level="info")
+        raise ConfigError(f"server.{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})") from exc
+    if server.threads is not None:  # before the pipeline: ONNX sessions take their thread count when built
+        import torch
+
+        torch.set_num_threads(server.threads)
+    pipe = Pipeline.from_cfg(cfg)  # built before binding, so a bad checkpoint or lexicon exits 2 with one line
+    app = create_app(pipe, server)
+    logging.getLogger("duihua.http").setLevel(logging.INFO if server.log_requests else logging.WARNING)
+    print(f"duihua: serving on http://{server.host}:{server.port}/ (demo), API docs at /docs", file=sys.stderr)
+    uvicorn.run(app, host=server.host, port=server.port, log_level="warning", access_log=False)
     return 0
 
 
@@ -320,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("args", nargs="*", help="Hydra overrides (paths.cache=DIR, ...)")
     exp.set_defaults(func=cmd_export)
 
-    serve = sub.add_parser("serve", help="HTTP API (server.host, server.port; docs at /docs)")
+    serve = sub.add_parser("serve", help="HTTP API and web demo (server.* keys; demo at /, docs at /docs)")
     serve.add_argument("args", nargs="*")
     serve.set_defaults(func=cmd_serve)
 

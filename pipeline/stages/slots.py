@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from pipeline.errors import ConfigError, InputError
-from pipeline.lexicon.gazetteer import Gazetteer, GazetteerHit, load_gazetteer
+from pipeline.lexicon.gazetteer import Gazetteer, GazetteerHit, build_cache_in_subprocess, load_gazetteer
 from pipeline.lexicon.manifest import read_manifest
 from pipeline.schema import Granularity, PipelineResult, Sentence, SlotMatch, Token
 
@@ -65,9 +65,17 @@ class GazetteerSlotTagger:
         return load_gazetteer(self.selected_dirs(), self.cache_dir)
 
     def reload_lexicons(self) -> None:
-        """Rebuild from disk, then swap the reference: one attribute store, atomic for concurrent readers."""
+        """Rebuild from disk, then swap the reference: one attribute store, atomic for concurrent readers.
+
+        With a cache folder, an edited lexicon is built in a child process and only unpickled here (see
+        ``build_cache_in_subprocess``: a build on a thread of a server stalls its model thread on the GIL).
+        This process never writes the cache on reload: pickling leaks native memory (see ``load_gazetteer``).
+        """
         with self._lock:
-            self._gazetteer = self._load()
+            dirs = self.selected_dirs()
+            if self.cache_dir is not None:
+                build_cache_in_subprocess(dirs, self.cache_dir)  # on failure the load below names the error
+            self._gazetteer = load_gazetteer(dirs, self.cache_dir, write_cache=False)
 
     # -- tagging -----------------------------------------------------------------------------------------
     @staticmethod

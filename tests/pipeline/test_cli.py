@@ -74,6 +74,8 @@ def test_bad_input_files_fail_before_processing(capsys, mini_lexicons, tmp_path,
     (["eval", "reply", "--data", "x.txt"], "data file not found: x.txt"),
     (["eval", "segment", "--data", "/no/gold.txt"], "data file not found: /no/gold.txt"),
     (["serve", "server.port=notaport"], "server.port"),
+    (["serve", "server.max_batch=0"], "server.max_batch: Input should be greater than or equal to 1"),
+    (["serve", "server.demo=/no/such/demo"], "server.demo: Value error, no index.html in /no/such/demo"),
     (["lexicon", "lookup", "lexicons=[]"], "usage: duihua lexicon lookup WORD"),
 ])
 def test_user_mistakes_exit_2_with_one_line(capsys, argv, message):

@@ -67,3 +67,17 @@ def test_corrupt_cache_is_rebuilt(mini_lexicons, tmp_path):
     for f in cache.iterdir():
         f.write_bytes(b"not a pickle")
     assert gz.load_gazetteer(dirs, cache).lookup("稻香")[0].source.slot == "song"
+
+
+def test_reload_helper_reparses_only_the_edited_domain(mini_lexicons, monkeypatch):
+    dirs = list(mini_lexicons.items())
+    parsed: dict = {}
+    gz.load_gazetteer(dirs, None, parsed=parsed)
+    loads = []
+    real_load = gz.load_domain
+    monkeypatch.setattr(gz, "load_domain", lambda path, name=None: loads.append(name) or real_load(path, name))
+    with (mini_lexicons["minimusic"] / "song.txt").open("a", encoding="utf-8") as fh:
+        fh.write("夜曲\n")
+    edited = gz.load_gazetteer(dirs, None, parsed=parsed)
+    assert loads == ["minimusic"] and len(parsed) == 2
+    assert [h.source.slot for h in edited.find("夜曲")] == ["song"] and edited.find("北京")

@@ -1,5 +1,6 @@
 """Hot reload swaps the automaton atomically while other threads keep calling the pipeline."""
 
+import os
 import threading
 
 from pipeline import Pipeline
@@ -36,3 +37,33 @@ def test_reload_during_concurrent_calls(mini_lexicons):
     assert not errors
     assert after == ["夜曲", "稻香"]
     assert set(seen) <= {("稻香",), ("夜曲", "稻香")}  # old or new lexicon, never a mix or a failure
+
+
+def test_reload_builds_in_a_child_and_never_pickles_in_the_server(mini_lexicons, tmp_path, monkeypatch):
+    """Pickling an automaton leaks the dump (pyahocorasick#219) and a build holds the GIL: a reload leaves both to
+    a child process, which writes the cache; the serving process only reads it."""
+    from pipeline.lexicon import gazetteer
+
+    cache = tmp_path / "cache"
+    pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "reply=none", f"slots.cache_dir={cache}"))
+    assert len(list(cache.iterdir())) == 1  # start-up builds and caches once
+    pickled, built = [], []
+    monkeypatch.setattr(gazetteer, "_atomic_pickle", lambda *a: pickled.append(a))
+    real_build = gazetteer.build_gazetteer
+    monkeypatch.setattr(gazetteer, "build_gazetteer", lambda *a, **k: built.append(1) or real_build(*a, **k))
+    with (mini_lexicons["minimusic"] / "song.txt").open("a", encoding="utf-8") as fh:
+        fh.write("夜曲\n")
+    pipe.reload_lexicons()
+    assert pickled == [] and built == []  # built and pickled by the child, only unpickled here
+    assert len(list(cache.iterdir())) == 2
+    assert [m.surface for m in pipe("播放夜曲").sentences[0].slots] == ["夜曲"]
+
+
+def test_cache_folder_keeps_the_newest_automata(tmp_path):
+    from pipeline.lexicon.gazetteer import _prune
+
+    for i in range(5):
+        (tmp_path / f"{i}.pkl").write_bytes(b"x")
+        os.utime(tmp_path / f"{i}.pkl", (i, i))
+    _prune(tmp_path, keep=2)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["3.pkl", "4.pkl"]
