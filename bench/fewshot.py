@@ -10,6 +10,8 @@ training file; score on SMP2017 ``develop.jsonl`` (the repo's dev split; 770 que
   adapter    bottleneck adapters + head
   ptuning    prompt vectors only, cloze-scored by the frozen MLM head (models/intent/cloze.py)
   pet        one cloze model per pattern (encoder + MLM head train), label distributions averaged
+  pet-distill  pet's ensemble labels the unlabeled rest of the training file; a full TextClassifier learns
+             from those soft labels plus the K labelled examples (few-shot rows only)
 
 Columns: dev accuracy (mean ± std over seeds), trained parameters, stored bytes of the saved delta(s), and
 training time (median, seconds; the machine is shared, compare within one run). Every run is appended to
@@ -40,7 +42,8 @@ from models.intent.shots import sample_shots
 from pipeline.config import load_config
 
 METHODS = ("full", "freeze", "bitfit", "adapter", "ptuning", "pet")
-SYSTEMS = ("tfidf", *METHODS)
+SYSTEMS = ("tfidf", *METHODS, "pet-distill")
+EFFICIENT = ("freeze", "bitfit", "adapter", "ptuning", "pet", "pet-distill")
 
 
 def tfidf_run(train_texts: list[str], train_labels: list[str], dev_texts: list[str]) -> tuple[list[str], float]:
@@ -102,7 +105,7 @@ def targets(summary: dict) -> dict:
     """The issue's two targets, computed from the table."""
     out: dict = {}
     k10 = summary.get("K=10", {})
-    efficient = {m: v["accuracy"] for m, v in k10.items() if m in ("freeze", "bitfit", "adapter", "ptuning", "pet")}
+    efficient = {m: v["accuracy"] for m, v in k10.items() if m in EFFICIENT}
     if efficient and "full" in k10 and "tfidf" in k10:
         best = max(efficient, key=efficient.get)
         margin = efficient[best] - max(k10["full"]["accuracy"], k10["tfidf"]["accuracy"])
@@ -127,7 +130,7 @@ def main() -> None:
     parser.add_argument("--shots", type=int, nargs="+", default=[5, 10, 20, 0], help="0 = full training file")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--methods", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
-    parser.add_argument("--full-epochs", type=float, default=2.0, help="passes over the full training file")
+    parser.add_argument("--full-epochs", type=float, default=3.0, help="passes over the full training file")
     parser.add_argument("--out", default="outputs/fewshot/runs.jsonl", help="per-run results (resume from here)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. finetune.adapter_size=32")
@@ -159,28 +162,40 @@ def main() -> None:
                                                         "epochs": args.full_epochs, "max_steps": None}}
             texts, ys = [x.text for x in labelled], [x.label for x in labelled]
             for method in args.methods:
-                if (k, seed, method) in runs:
+                if (k, seed, method) in runs or (method == "pet-distill" and not unlabeled):
                     continue
                 if method == "tfidf":
                     pred, seconds = tfidf_run(texts, ys, dev_texts)
-                    record = {"accuracy": 100 * float(np.mean([p == x.label for p, x in zip(pred, dev, strict=True)])),
-                              "trainable": 0, "stored_bytes": 0, "train_s": seconds}
+                    acc = 100 * float(np.mean([p == x.label for p, x in zip(pred, dev, strict=True)]))
+                    records = {method: {"accuracy": acc, "trainable": 0, "stored_bytes": 0, "train_s": seconds}}
+                elif method == "pet-distill" and "pet" in args.methods:
+                    continue   # recorded together with pet (one PET ensemble serves both rows)
                 else:
+                    distill = method in ("pet", "pet-distill") and "pet-distill" in args.methods and bool(unlabeled)
+                    run_cfg = {**ft, "pet": {**ft["pet"], "distill": distill}}
+                    name = "pet" if method == "pet-distill" else method
                     with tempfile.TemporaryDirectory() as scratch:
-                        run = run_method(ft, method, base, texts, ys, dev_texts, labels, seed, unlabeled,
+                        run = run_method(run_cfg, name, base, texts, ys, dev_texts, labels, seed, unlabeled,
                                          Path(scratch))
-                    record = {"accuracy": 100 * float((run.probabilities.argmax(1) == gold).mean()),
-                              "trainable": run.trainable, "stored_bytes": run.stored_bytes, "train_s": run.train_s}
-                    if method == "pet":
-                        record["pattern_accuracy"] = [round(100 * float((p.argmax(1) == gold).mean()), 2)
-                                                      for p in run.extra["patterns"]]
-                record = {"shots": k, "seed": seed, "method": method, "train_examples": len(texts),
-                          **{key: round(v, 2) if isinstance(v, float) else v for key, v in record.items()}}
-                runs[(k, seed, method)] = record
-                with out.open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-                print(f"{shots_name(k)} seed {seed} {method}: {record['accuracy']:.2f} "
-                      f"({record['train_s']:.0f} s)", flush=True)
+                    records = {}
+                    if name == "pet":
+                        patterns = [round(100 * float((p.argmax(1) == gold).mean()), 2) for p in run.extra["patterns"]]
+                        records["pet"] = {"accuracy": 100 * float((run.extra["ensemble"].argmax(1) == gold).mean()),
+                                          "trainable": run.extra["ensemble_trainable"],
+                                          "stored_bytes": run.extra["ensemble_stored_bytes"],
+                                          "train_s": run.extra["ensemble_s"], "pattern_accuracy": patterns}
+                    if name != "pet" or distill:
+                        records["pet-distill" if distill else method] = {
+                            "accuracy": 100 * float((run.probabilities.argmax(1) == gold).mean()),
+                            "trainable": run.trainable, "stored_bytes": run.stored_bytes, "train_s": run.train_s}
+                for system, record in records.items():
+                    record = {"shots": k, "seed": seed, "method": system, "train_examples": len(texts),
+                              **{key: round(v, 2) if isinstance(v, float) else v for key, v in record.items()}}
+                    runs[(k, seed, system)] = record
+                    with out.open("a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    print(f"{shots_name(k)} seed {seed} {system}: {record['accuracy']:.2f} "
+                          f"({record['train_s']:.0f} s)", flush=True)
     summary = print_table(runs, args.shots, list(args.methods))
     print(json.dumps({"bench": "fewshot", "dev": "smp2017 develop.jsonl", "seeds": args.seeds,
                       "full_epochs": args.full_epochs, "results": summary, "targets": targets(summary)},

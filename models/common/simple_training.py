@@ -33,8 +33,9 @@ def steps_for(n: int, batch_size: int, epochs: float, max_steps: int | None = No
 
 
 def optimizer_for(model: nn.Module, lr: float, head_lr: float | None, weight_decay: float = 0.01,
-                  encoder_prefixes: Sequence[str] = ("encoder.", "bert.")) -> torch.optim.Optimizer:
-    """AdamW over trainable parameters: ``lr`` for the pre-trained encoder, ``head_lr`` for the rest."""
+                  encoder_prefixes: Sequence[str] = ("encoder.", "bert.", "mlm.")) -> torch.optim.Optimizer:
+    """AdamW over trainable parameters: ``lr`` for the pre-trained side (encoder, or the whole masked LM of a
+    cloze model, prompts included), ``head_lr`` for the new task head."""
     groups: dict[bool, list[nn.Parameter]] = {True: [], False: []}
     for name, p in model.named_parameters():
         if p.requires_grad:

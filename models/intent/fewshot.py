@@ -155,7 +155,8 @@ def run_method(cfg: Mapping[str, Any], method: str, base: str | Path, train_text
                             {"kind": "cloze", "pattern": pattern, "labels": list(labels),
                              "verbalizer": {x: cfg["pet"]["verbalizer"][x] for x in labels}})
         ensemble = np.mean(dev_probs, axis=0)
-        extra = {"patterns": dev_probs, "ensemble": ensemble}
+        extra = {"patterns": dev_probs, "ensemble": ensemble, "ensemble_trainable": trainable,
+                 "ensemble_stored_bytes": stored, "ensemble_s": time.perf_counter() - t0}
         if not distill:
             return FewShotRun(method, ensemble, trainable, stored, time.perf_counter() - t0, extra)
         # the ensemble's label distributions on the unlabeled texts teach a plain classifier (PET's last step)
