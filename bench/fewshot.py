@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--full-epochs", type=float, default=3.0, help="passes over the full training file")
     parser.add_argument("--out", default="outputs/fewshot/runs.jsonl", help="per-run results (resume from here)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report", action="store_true", help="only print the table of the runs in --out")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. finetune.adapter_size=32")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
@@ -151,7 +152,7 @@ def main() -> None:
     runs = done_runs(out)
     if runs:
         print(f"resuming: {len(runs)} runs already in {out}", flush=True)
-    for k in args.shots:
+    for k in [] if args.report else args.shots:
         for seed in args.seeds:
             if k:
                 labelled, unlabeled = sample_shots(train, k, seed)
