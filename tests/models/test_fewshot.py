@@ -253,3 +253,23 @@ def test_pet_is_refused_by_apply_finetune_with_a_pointer():
     encoder = BertModel(BertConfig(vocab_size=30, **TINY_ARCH))
     with pytest.raises(FinetuneConfigError, match="cloze model"):
         apply_finetune(torch.nn.ModuleDict({"encoder": encoder}), encoder, "pet")
+
+
+@pytest.mark.parametrize("method", ["adapter", "ptuning"])
+def test_other_stages_replay_the_method_when_loading_their_checkpoint(tmp_path, method):
+    from models.splitter.modeling import HeadConfig, SplitterModel
+
+    torch.manual_seed(0)
+    model = SplitterModel(BertConfig(vocab_size=120, **TINY_ARCH), HeadConfig(n_bigrams=10, bigram_dim=8, mlp_dim=16))
+    model.finetune = {"method": method, "adapter_size": 4, "prompt_tokens": 2}
+    apply_finetune(model, model.encoder, **model.finetune)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if ".adapter." in n or ".prompt." in n:
+                p.normal_(0, 0.5)
+    model.eval().save(tmp_path, fp16=False)
+    again = SplitterModel.load(tmp_path)
+    ids = torch.tensor([[2, 10, 11, 12, 3]])
+    h = model.encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+    assert h.shape == (1, 5, 32)   # prompt positions are dropped again
+    assert torch.equal(h, again.encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state)
