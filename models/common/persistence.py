@@ -1,5 +1,10 @@
 """Save and load duihua task models: a JSON config (encoder + head) and fp16 safetensors weights.
 
+A model trained with a parameter-efficient ``finetune.method`` carries its recipe (``model.finetune``, the
+``apply_finetune`` keyword arguments), which ``load`` replays so adapters and prompts exist before the
+weights are copied in. ``save(delta_base=...)`` stores only the trained parameters plus a reference to the
+base encoder (path and hash, ``models/common/delta.py``); ``load`` then composes base + delta.
+
 Task models (segmenter, splitter, …) are a ``BertModel`` plus a small head described by a dataclass. They are
 not ``PreTrainedModel`` subclasses (the head would need its own config class and auto-registration), so this
 mixin gives them the two things a checkpoint needs: a readable config and half-size weights.
@@ -14,6 +19,9 @@ from typing import Any, ClassVar, Self
 
 from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertModel
+
+from models.common.delta import base_reference, resolve_base, trained_state
+from models.common.finetune import apply_finetune
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -44,14 +52,18 @@ class SavableModel:
                                     f"train one with `{cls.TRAIN_COMMAND}`")
         return folder
 
-    def save(self, folder: str | Path, fp16: bool = True) -> None:
+    def save(self, folder: str | Path, fp16: bool = True, delta_base: str | Path | None = None) -> None:
+        """Config + weights; with ``delta_base`` (the pre-trained encoder folder) only the trained parameters."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         config = {"model_type": self.MODEL_TYPE, "encoder": self.encoder_config.to_dict(),
-                  "head": asdict(self.head_config)}
+                  "head": asdict(self.head_config), "finetune": getattr(self, "finetune", None)}
+        full = self.state_dict()  # type: ignore[attr-defined]
+        if delta_base is not None:
+            config["base"] = base_reference(delta_base, folder)
+            full = {k: full[k] for k in trained_state(self)}  # type: ignore[arg-type]
         (folder / self.CONFIG_FILE).write_text(json.dumps(config, indent=1), encoding="utf-8")
-        state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous()
-                 for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
+        state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous() for k, v in full.items()}
         save_file(state, str(folder / WEIGHTS_FILE))
 
     @classmethod
@@ -62,5 +74,14 @@ class SavableModel:
             raise ValueError(f"{folder}: a {config.get('model_type')!r} checkpoint, not {cls.MODEL_TYPE!r}")
         model = cls(BertConfig(**config["encoder"]), cls.HEAD_CONFIG(**config["head"]))  # type: ignore[call-arg]
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
-        model.load_state_dict(state)  # type: ignore[attr-defined]
+        if config.get("base"):   # a delta: the pre-trained encoder first, the trained parameters over it
+            from models.encoder.modeling import copy_encoder_weights, load_encoder
+
+            copy_encoder_weights(model.encoder, load_encoder(resolve_base(folder, config["base"]))[0])
+        if config.get("finetune"):
+            apply_finetune(model, model.encoder, **config["finetune"])  # type: ignore[arg-type]
+            model.finetune = config["finetune"]  # type: ignore[attr-defined]
+        missing, unexpected = model.load_state_dict(state, strict=not config.get("base"))  # type: ignore[attr-defined]
+        if unexpected:
+            raise ValueError(f"{folder}: weights {unexpected[:5]} do not fit the rebuilt model")
         return model.eval()  # type: ignore[attr-defined]

@@ -23,6 +23,17 @@ def dev_table(dev: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def finetune_row(cfg: Mapping[str, Any], result: Mapping[str, Any]) -> str:
+    """``finetune.method``, what it trained, and (for a delta) what the weights file holds."""
+    method = result.get("finetune_method", "full")
+    if method == "full":
+        return f"full: every parameter trained{', shots ' + str(cfg['data']['shots']) if cfg['data'].get('shots') else ''}"
+    rate = (cfg.get("finetune", {}).get("learning_rate") or {}).get(method) or cfg["trainer"]["learning_rate"]
+    return (f"{method} (lr {rate}): {result['trained_parameters']:,} of {result['parameters']:,} parameters trained; "
+            f"the weights file holds only those ({result['stored_bytes'] / 1e6:.2f} MB) and the base encoder's path "
+            "and sha256 (`models/common/delta.py`)")
+
+
 def write_model_card(folder: Path, cfg: Mapping[str, Any], result: Mapping[str, Any], extra: str = "") -> None:
     head, trainer, data = cfg["model"]["head"], cfg["trainer"], cfg["data"]
     size_mb = sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 1e6
@@ -48,6 +59,7 @@ T = {result['domain_temperature']:.2f}, intent T = {result['intent_temperature']
 | augmentation | entity swap: {data['entity_swap']['copies']} swapped copy per query with a gazetteer entity of ≥ {data['entity_swap']['min_chars']} characters, {result.get('swapped_examples', 0):,} added; tag dropout {data.get('tag_dropout', 0.0)} (share of training entity spans shown untagged) |
 | head | fusion {head['fusion']}, slot dim {head['slot_dim']}, attention dim {head['attn_dim']} ({head['attn_heads']} heads), char 2/3-gram bag {head['ngram_buckets']:,} buckets × {head['ngram_dim']}, shared domains {data['shared_domains']} |
 | optimisation | {result['steps']:,} steps, batch {trainer['per_device_train_batch_size']}, lr {trainer['learning_rate']} (encoder) / {trainer.get('head_learning_rate') or trainer['learning_rate']} (fusion, heads), {trainer['num_train_epochs']} epochs, fixed (no checkpoint picked on dev) |
+| fine-tuning | {finetune_row(cfg, result)} |
 | seed | {cfg['seed']} |
 | wall time | {result['wall_s'] / 60:.1f} min in all, {(result['train_runtime_s'] or 0) / 60:.1f} min training ({result.get("hardware", "2 CPU cores")}) |
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
-from models.common.finetune import apply_finetune
+from models.common.finetune import apply_finetune, check_options, finetune_kwargs, unused_ids
 from models.common.training import ListDataset, run_training, set_seed
 from models.encoder.modeling import load_encoder
 from models.intent.augment import drop_tags, swap_entities
@@ -29,8 +29,9 @@ from models.intent.calibration import fit_temperature
 from models.intent.data import INTENT_SEP, IntentExample, flatten, load_splits, missing_files
 from models.intent.features import IGNORE, SlotTagVocab, collate, encode_examples
 from models.intent.inference import IntentClassifier, unused_token_ids
-from models.intent.modeling import FUSIONS, HeadConfig, build_model
+from models.intent.modeling import FUSIONS, WEIGHTS_FILE, HeadConfig, build_model
 from models.intent.scoring import expected_calibration_error, score
+from models.intent.shots import sample_shots
 
 log = logging.getLogger(__name__)
 Featurizer = Callable[[Sequence[str]], list[list[list[str]]]]
@@ -40,6 +41,14 @@ SoftLabeler = Callable[[Sequence[str], Sequence], list[tuple[np.ndarray, np.ndar
 def check_config(cfg: Mapping[str, Any]) -> None:
     """Fail in a second, before data loading, on what a user can get wrong."""
     head = cfg["model"]["head"]
+    finetune = cfg.get("finetune") or {}
+    check_options(finetune.get("method", "full"), finetune)
+    if finetune.get("method") in ("pet", "ptuning") and list(cfg["data"]["datasets"]) != ["smp2017"]:
+        raise TrainConfigError(f"finetune.method={finetune['method']} classifies SMP2017 domains with a cloze "
+                               "pattern; set data.datasets=[smp2017]")
+    shots = cfg["data"].get("shots")
+    if shots is not None and int(shots) < 1:
+        raise TrainConfigError(f"data.shots must be >= 1 (examples per class), got {shots}")
     if head.get("fusion", "gated") not in FUSIONS:
         raise TrainConfigError(f"model.head.fusion: expected one of {FUSIONS}, got {head.get('fusion')!r}")
     if not 0 < float(cfg["data"]["dev_percent"]) < 100:
@@ -131,6 +140,12 @@ def training_data(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Ma
     data = cfg["data"]
     train_groups, dev = load_splits(data["dir"], float(data["dev_percent"]))
     examples = flatten(train_groups, data["datasets"])
+    if data.get("shots"):
+        examples, unlabeled = sample_shots(examples, int(data["shots"]), int(cfg["seed"]))
+        log.warning("intent: data.shots=%s keeps %d labelled examples (%d left unlabeled)", data["shots"],
+                    len(examples), len(unlabeled))
+        keep = set(examples)
+        train_groups = {k: [x for x in v if x in keep] for k, v in train_groups.items()}
     dev = {k: v for k, v in dev.items() if k in data["datasets"]}
     if not examples:
         raise TrainConfigError(f"data.datasets={data['datasets']}: no training examples")
@@ -159,6 +174,12 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
     ``soft_labels`` (distillation, ``models/intent/distill.py``) gives the teachers' domain and intent
     probabilities for each training input, as the student will see it (augmented)."""
     check_config(cfg)
+    finetune = cfg.get("finetune") or {}
+    method = finetune.get("method", "full")
+    if method in ("pet", "ptuning"):
+        from models.intent.cloze_stage import train_cloze_stage
+
+        return train_cloze_stage(cfg)
     t0 = time.time()
     set_seed(cfg["seed"])
     data = cfg["data"]
@@ -183,8 +204,13 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
     dev_all, dev_all_slots = flatten(dev), [s for k in dev for s in dev_slots[k]]
     model = build_model(encoder, head, cfg["model"].get("encoder_layers"))
     del encoder
-    finetune = cfg.get("finetune") or {}
-    params = apply_finetune(model, model.encoder, finetune.get("method", "full"), finetune.get("freeze_layers", 0))
+    knobs = finetune_kwargs(finetune)
+    params = apply_finetune(model, model.encoder, prompt_ids=unused_ids(model.encoder, tokenizer), **knobs)
+    model.finetune = knobs if method != "full" else None   # load() replays it (adapters, prompts)
+    trainer_cfg = dict(cfg["trainer"])
+    rate = (finetune.get("learning_rate") or {}).get(method)
+    if rate:   # a parameter-efficient method trains few, fresh parameters: they take larger steps
+        trainer_cfg["learning_rate"] = float(rate)
     pad_id = tokenizer.pad_token_id or 0
     train_items = encode(train_examples, td.slots)
     if soft_labels is not None:
@@ -193,14 +219,18 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
             item["domain_soft"], item["intent_soft"] = dom_p, int_p
     trainer, metrics = run_training(model, ListDataset(train_items),
                                     ListDataset(encode(dev_all, dev_all_slots)), lambda b: collate(b, pad_id),
-                                    Path(cfg["work_dir"]), cfg["trainer"], compute_metrics=head_accuracy,
+                                    Path(cfg["work_dir"]), trainer_cfg, compute_metrics=head_accuracy,
                                     callbacks=callbacks)
     output_dir = Path(cfg["output_dir"])
     model = trainer.model.float().eval()
     temps = fit_temperatures(IntentClassifier(model, char_ids, pad_id), dev_all, dev_all_slots, shared)
     model.head_config.domain_temperature = temps["domain_temperature"]
     model.head_config.intent_temperature = temps["intent_temperature"]
-    save_checkpoint(model, tokenizer, trainer.state.log_history, output_dir)
+    if getattr(model.encoder, "prompt", None) is not None:
+        model.encoder.prompt.bake()   # store the prompts an MLP reparameterisation produced, not the MLP
+        model.finetune = {**knobs, "reparam": "none"}
+    delta_base = cfg["encoder"]["pretrained"] if method != "full" else None
+    save_checkpoint(model, tokenizer, trainer.state.log_history, output_dir, delta_base)
     clf = IntentClassifier.from_pretrained(output_dir)   # score what was saved: fp16 weights, fitted temperatures
     history = trainer.state.log_history
     runtime = next((r["train_runtime"] for r in reversed(history) if "train_runtime" in r), None)
@@ -208,6 +238,9 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
               "swapped_examples": len(train_examples) - sum(td.originals.values()),
               "dev_examples": {k: len(v) for k, v in dev.items()}, "domains": len(domains),
               "intents": len(intents), "slot_types": len(head.slot_types), "parameters": params["total"],
+              "finetune_method": method, "trained_parameters": params["trainable"],
+              "stored_bytes": sum(f.stat().st_size for f in (output_dir / WEIGHTS_FILE,
+                                                            output_dir / "intent.json")),
               "steps": trainer.state.global_step, "eval_loss": metrics.get("eval_loss"),
               "train_runtime_s": round(float(runtime), 1) if runtime else None,
               "wall_s": round(time.time() - t0, 1)}
@@ -218,10 +251,12 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
     return summary(result)
 
 
-def save_checkpoint(model: Any, tokenizer: Any, history: Sequence[Mapping[str, Any]], folder: Path) -> None:
-    """fp16 weights + config, the tokenizer, and the loss curve."""
+def save_checkpoint(model: Any, tokenizer: Any, history: Sequence[Mapping[str, Any]], folder: Path,
+                    delta_base: str | Path | None = None) -> None:
+    """fp16 weights + config, the tokenizer, and the loss curve; with ``delta_base`` (a parameter-efficient
+    method) the weights are only the trained parameters, composed with that base encoder on load."""
     folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder)
+    model.save(folder, delta_base=delta_base)
     tokenizer.save_pretrained(str(folder))
     curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in history]
     (folder / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))

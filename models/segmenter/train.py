@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from models.charmap import fold_words
 from models.common.errors import TrainConfigError
-from models.common.finetune import apply_finetune
+from models.common.finetune import apply_finetune, finetune_kwargs
 from models.common.training import ListDataset, run_training, set_seed
 from models.encoder.modeling import load_encoder
 from models.segmenter.corpus import (
@@ -152,8 +152,8 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
                         {k: v for k, v in dict(cfg["model"]).items() if k != "encoder_layers"}, len(vocab))
     del encoder
     finetune = cfg.get("finetune") or {}
-    param_counts = apply_finetune(model, model.encoder, finetune.get("method", "full"),
-                                  finetune.get("freeze_layers", 0))
+    param_counts = apply_finetune(model, model.encoder, **finetune_kwargs(finetune))
+    model.finetune = finetune_kwargs(finetune) if finetune.get("method", "full") != "full" else None  # replayed on load
     log.warning("segmenter parameters: %s", param_counts)
     trainer, metrics = run_training(model, ListDataset(train_items), ListDataset(eval_items), collate, work_dir,
                                     cfg["trainer"], callbacks=callbacks)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from models.common.bigrams import BigramVocab
 from models.common.errors import TrainConfigError
-from models.common.finetune import apply_finetune
+from models.common.finetune import apply_finetune, finetune_kwargs
 from models.common.training import ListDataset, run_training, set_seed
 from models.encoder.modeling import load_encoder
 from models.splitter.features import CharIds, boundary_labels, collate, encode_example
@@ -131,7 +131,8 @@ def train_model(cfg: Mapping[str, Any], train_examples: Sequence[Example], eval_
     model = build_model(encoder, cfg["model"].get("encoder_layers"), head)
     del encoder
     finetune = cfg.get("finetune") or {}
-    params = apply_finetune(model, model.encoder, finetune.get("method", "full"), finetune.get("freeze_layers", 0))
+    params = apply_finetune(model, model.encoder, **finetune_kwargs(finetune))
+    model.finetune = finetune_kwargs(finetune) if finetune.get("method", "full") != "full" else None  # replayed on load
     log.warning("splitter %s: %d layers, parameters %s", output_dir.name, model.encoder_config.num_hidden_layers,
                 params)
     trainer, metrics = run_training(model, ListDataset(train_items), ListDataset(eval_items), collate, work_dir,

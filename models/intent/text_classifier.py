@@ -1,0 +1,67 @@
+"""A plain text classifier for few-shot domain classification: encoder -> [CLS; mean] -> linear.
+
+Why a second classifier next to the slot-aware one (``modeling.py``): with ten examples per class the
+slot-aware head (fusion attention, a context transformer layer, an n-gram bag: ~0.5 M new parameters) is
+itself the thing that overfits, and it would dominate the stored size of a BitFit or adapter task. Here the
+only new parameters are one linear layer (2d x classes), so what a fine-tuning method trains is what
+decides the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.common.char_ids import CharIds
+from models.normalization import normalize
+
+
+def encode_text_ids(text: str, char_ids: CharIds, max_chars: int = 64) -> list[int]:
+    """``[CLS] c1 … cn [SEP]`` for the normalized text, cut to ``max_chars`` characters."""
+    return char_ids.encode(list(normalize(text))[:max_chars]).tolist()
+
+
+def pad_batch(rows: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask)`` padded to the longest row."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.tensor(r)
+        mask[i, :len(r)] = 1
+    return ids, mask
+
+
+class TextClassifier(nn.Module):
+    def __init__(self, encoder: nn.Module, n_labels: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * encoder.config.hidden_size, n_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        keep = attention_mask.unsqueeze(-1).to(h.dtype)
+        pooled = torch.cat([h[:, 0], (h * keep).sum(1) / keep.sum(1).clamp(min=1)], dim=-1)
+        return self.head(self.dropout(pooled))
+
+    def loss(self, rows: Sequence[Sequence[int]], targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy against label indices (long) or a label distribution (float, for distillation)."""
+        logits = self(*pad_batch(rows))
+        if targets.is_floating_point():
+            return -(targets * F.log_softmax(logits, -1)).sum(-1).mean()
+        return F.cross_entropy(logits, targets)
+
+    @torch.inference_mode()
+    def probabilities(self, rows: Sequence[Sequence[int]], batch_size: int = 128) -> np.ndarray:
+        self.eval()
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        out = np.zeros((len(rows), self.head.out_features), np.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            out[idx] = F.softmax(self(*pad_batch([rows[i] for i in idx])), -1).numpy()
+        return out
