@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
+from models.common.precision import length_batches
 from models.intent.text_classifier import pad_batch
 from models.normalization import normalize
 
@@ -163,14 +164,12 @@ class ClozeClassifier(nn.Module):
         return loss
 
     @torch.inference_mode()
-    def probabilities(self, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
-        """Softmax over the label scores, in input order."""
+    def probabilities(self, texts: Sequence[str], batch_chars: int = 8192) -> np.ndarray:
+        """Softmax over the label scores, in input order (batched by length, ``length_batches``)."""
         self.eval()
         enc = [self.encode(t) for t in texts]
-        order = sorted(range(len(enc)), key=lambda i: len(enc[i][0]))
         out = np.zeros((len(enc), self.words.shape[0]), np.float32)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+        for idx in length_batches([len(e[0]) for e in enc], batch_chars):
             scores = self([enc[i][0] for i in idx], [enc[i][1] for i in idx])
             out[idx] = F.softmax(scores, -1).numpy()
         return out

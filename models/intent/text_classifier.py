@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.common.char_ids import CharIds
+from models.common.precision import length_batches
 from models.normalization import normalize
 
 
@@ -57,11 +58,10 @@ class TextClassifier(nn.Module):
         return F.cross_entropy(logits, targets)
 
     @torch.inference_mode()
-    def probabilities(self, rows: Sequence[Sequence[int]], batch_size: int = 128) -> np.ndarray:
+    def probabilities(self, rows: Sequence[Sequence[int]], batch_chars: int = 8192) -> np.ndarray:
+        """Softmax over the labels, in input order (batched by length, ``length_batches``)."""
         self.eval()
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         out = np.zeros((len(rows), self.head.out_features), np.float32)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+        for idx in length_batches([len(r) for r in rows], batch_chars):
             out[idx] = F.softmax(self(*pad_batch([rows[i] for i in idx])), -1).numpy()
         return out
