@@ -25,11 +25,11 @@ from omegaconf import OmegaConf
 from models.intent.data import flatten, load_splits
 from models.intent.inference import IntentClassifier
 from models.intent.scoring import score
+from models.lexicon.features import featurizer_from_config
 from models.segmenter.inference import Segmenter
 from models.splitter.inference import Splitter
 from pipeline.config import load_config
 from pipeline.report import print_report
-from pipeline.slot_features import featurizer_from_config
 
 
 def sync(device: str) -> None:

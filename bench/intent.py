@@ -27,8 +27,8 @@ from omegaconf import OmegaConf
 from models.intent.data import load_splits
 from models.intent.scoring import score
 from models.intent.train import train
+from models.lexicon.features import featurizer_from_config
 from pipeline.config import load_config
-from pipeline.slot_features import featurizer_from_config
 
 VARIANTS = {"(b) text only": "none", "(c) slot tokens": "tokens", "(d) gated slot attention": "gated"}
 DATASETS = ("smp2017", "smp2019")

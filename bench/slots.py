@@ -22,9 +22,9 @@ from pathlib import Path
 
 import jieba
 
+from models.lexicon.gazetteer import load_gazetteer
 from pipeline.composer import build_stage
 from pipeline.config import load_config
-from pipeline.lexicon.gazetteer import load_gazetteer
 from pipeline.report import print_report
 from pipeline.schema import Sentence
 

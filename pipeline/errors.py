@@ -6,6 +6,10 @@ The CLI prints its message as one line and exits with code 2; everything else is
 
 from __future__ import annotations
 
+from models.common.errors import DuihuaError, LexiconError
+
+__all__ = ["ConfigError", "DuihuaError", "InputError", "InputTooLongError", "LexiconError", "first_message"]
+
 
 def first_message(exc: BaseException) -> str:
     """The first non-empty message along the exception chain (Hydra wraps the useful one)."""
@@ -16,14 +20,6 @@ def first_message(exc: BaseException) -> str:
             return text.splitlines()[0]
         seen = seen.__cause__ or seen.__context__
     return exc.__class__.__name__
-
-
-class DuihuaError(Exception):
-    """An error caused by user input or configuration; its message names the offending file/key/value."""
-
-
-class LexiconError(DuihuaError):
-    """A lexicon folder, manifest or entry file is missing or malformed."""
 
 
 class InputError(DuihuaError):

@@ -86,8 +86,8 @@ def dev_metric(stage: str, model: Any, cfg: Mapping[str, Any]) -> tuple[str, flo
 
         from models.intent.data import load_splits
         from models.intent.scoring import score
+        from models.lexicon.features import featurizer_from_config
         from pipeline.config import load_config
-        from pipeline.slot_features import featurizer_from_config
 
         train_cfg = OmegaConf.to_container(load_config("train/intent", [f"paths.data={data}"]), resolve=True)
         _, dev = load_splits(train_cfg["data"]["dir"], float(train_cfg["data"]["dev_percent"]))

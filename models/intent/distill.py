@@ -131,3 +131,13 @@ def distill(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[
     write_model_card(output_dir, cfg, result, extra=comparison_table(comparison, ratio))
     return {**summary(result), **{f"{k}_student_vs_ensemble": v for k, v in ratio.items()},
             **{f"{k}_ensemble_accuracy": comparison["ensemble"][k]["accuracy"] for k in dev}}
+
+
+def distill_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``duihua train intent-distill``: the gazetteer featurizer from the config's ``slots`` node, then ``distill``."""
+    from models.lexicon.features import featurizer_from_config
+
+    check_teachers(cfg["distill"])   # config mistakes fail in a second, before the gazetteer is built
+    check_config(cfg)
+    featurize, pool = featurizer_from_config(cfg)
+    return distill(cfg, featurize, pool)

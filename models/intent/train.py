@@ -1,8 +1,8 @@
 """``duihua train intent``: the slot-aware intent classifier on SMP2017 + SMP2019, with a model card.
 
 Steps: read both datasets and carve the dev splits (``data.py``) -> gazetteer ``char_slots`` for every text
-through the featurizer the caller passes (the pipeline's own slot tagger, so training sees what inference
-sees) -> label spaces from the training data -> encoder + fusion + heads -> ``run_training`` (HF Trainer,
+through ``models.lexicon.features`` (the functions the pipeline's slot stage calls, so training sees what
+inference sees) -> label spaces from the training data -> encoder + fusion + heads -> ``run_training`` (HF Trainer,
 fixed epochs, checkpoints, resume after a kill) -> temperatures fitted on dev -> dev scores with and without
 lexicons -> fp16 checkpoint, ``train_result.json`` and the model card.
 """
@@ -170,7 +170,7 @@ def training_data(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Ma
 def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[str, Sequence[str]] | None = None,
           callbacks: Sequence[Any] = (), soft_labels: SoftLabeler | None = None) -> dict[str, Any]:
     """Train into ``output_dir``. ``featurize`` maps texts to ``char_slots`` and ``entity_pool`` lists lexicon
-    surfaces per slot type (both from ``pipeline.slot_features``); without a pool there is no entity swap.
+    surfaces per slot type (both from ``models.lexicon.features``); without a pool there is no entity swap.
     ``soft_labels`` (distillation, ``models/intent/distill.py``) gives the teachers' domain and intent
     probabilities for each training input, as the student will see it (augmented)."""
     check_config(cfg)
@@ -249,6 +249,15 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
 
     write_model_card(output_dir, cfg, result)
     return summary(result)
+
+
+def train_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``duihua train intent``: the gazetteer featurizer from the config's ``slots`` node, then ``train``."""
+    from models.lexicon.features import featurizer_from_config
+
+    check_config(cfg)  # before the gazetteer is built: config mistakes fail in a second
+    featurize, pool = featurizer_from_config(cfg)
+    return train(cfg, featurize, pool)
 
 
 def save_checkpoint(model: Any, tokenizer: Any, history: Sequence[Mapping[str, Any]], folder: Path,

@@ -1,7 +1,7 @@
 """Domain lexicons: manifests, entry files and the Aho-Corasick gazetteer built from them."""
 
-from pipeline.lexicon.gazetteer import Gazetteer, GazetteerHit, load_gazetteer
-from pipeline.lexicon.manifest import LexiconDomain, LexiconManifest, SlotLexicon, load_domain
+from models.lexicon.gazetteer import Gazetteer, GazetteerHit, load_gazetteer
+from models.lexicon.manifest import LexiconDomain, LexiconManifest, SlotLexicon, load_domain
 
 __all__ = [
     "Gazetteer",

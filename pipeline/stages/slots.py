@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import ClassVar, Literal
 
+from models.lexicon.features import char_tags, distinct_hits, selected_dirs
+from models.lexicon.gazetteer import Gazetteer, GazetteerHit, build_cache_in_subprocess, load_gazetteer
 from pipeline.errors import ConfigError, InputError
-from pipeline.lexicon.gazetteer import Gazetteer, GazetteerHit, build_cache_in_subprocess, load_gazetteer
-from pipeline.lexicon.manifest import read_manifest
 from pipeline.schema import Granularity, PipelineResult, Sentence, SlotMatch, Token
 
 BoundaryPolicy = Literal["drop", "demote", "ignore"]
@@ -55,11 +54,7 @@ class GazetteerSlotTagger:
 
     def selected_dirs(self) -> list[tuple[str, str]]:
         """``[(domain, folder)]`` this tagger loads: the configured domains, then the extra folders."""
-        dirs = list(self.domain_dirs.items())
-        for extra in self.extra_dirs:
-            # the manifest names the domain, so a user's folder needs no config file of its own
-            dirs.append((read_manifest(Path(extra).expanduser()).domain, extra))
-        return dirs
+        return selected_dirs(self.domain_dirs, self.extra_dirs)
 
     def _load(self) -> Gazetteer:
         return load_gazetteer(self.selected_dirs(), self.cache_dir)
@@ -107,31 +102,15 @@ class GazetteerSlotTagger:
 
     @staticmethod
     def char_features(length: int, candidates: list[SlotMatch]) -> list[list[str]]:
-        """Per character, the sorted distinct tags of every candidate covering it (most characters: none)."""
-        tags: list[list[str]] = [[] for _ in range(length)]
-        touched: set[int] = set()
-        for m in candidates:
-            for i in range(m.start, m.end):
-                tag = f"{'B' if i == m.start else 'I'}-{m.slot}"
-                if tag not in tags[i]:
-                    tags[i].append(tag)
-                    touched.add(i)
-        for i in touched:  # sort only where something was added: sorting every empty list cost 1/3 of tagging
-            tags[i].sort()
-        return tags
+        """Per character, the sorted distinct tags of every candidate (``models.lexicon.features.char_tags``)."""
+        return char_tags(length, ((m.start, m.end, m.slot) for m in candidates))
 
     def tag(self, sentence: Sentence, gazetteer: Gazetteer, domains: frozenset[str] | None) -> Sentence:
         hits = gazetteer.find(sentence.text, domains)
         tokens = sentence.tokens.get(self.boundary_granularity)
         inner = self._inner_boundaries(tokens) if tokens and self.boundary_policy != "ignore" else frozenset()
-        seen: set[tuple[int, int, str, str, str]] = set()
-        candidates: list[SlotMatch] = []
-        for h in hits:
-            key = (h.start, h.end, h.source.domain, h.source.slot, h.value)
-            if key in seen:  # same entry listed in two files of one slot type
-                continue
-            seen.add(key)
-            candidates.append(self._to_match(h, sentence.text, h.start in inner or h.end in inner))
+        candidates = [self._to_match(h, sentence.text, h.start in inner or h.end in inner)
+                      for h in distinct_hits(hits)]
         return sentence.model_copy(update={
             "slot_candidates": candidates,
             "slots": self.resolve(candidates, self.boundary_policy),

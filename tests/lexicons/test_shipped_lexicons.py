@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from models.lexicon.manifest import load_domain
 from pipeline.config import CONF_DIR, ROOT, load_config
-from pipeline.lexicon.manifest import load_domain
 
 LEXICONS = ROOT / "lexicons"
 DOMAINS = sorted(p.name for p in LEXICONS.iterdir() if (p / "lexicon.yaml").is_file())

@@ -307,8 +307,8 @@ def test_train_command_writes_a_loadable_checkpoint_with_card(tiny_nlu_data, tin
     from transformers import BertModel
 
     from models.intent.train import train
+    from models.lexicon.features import featurizer_from_config
     from pipeline.config import load_config
-    from pipeline.slot_features import featurizer_from_config
 
     encoder_dir = tmp_path / "encoder"
     BertModel(BertConfig(vocab_size=len(tiny_tokenizer), num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
@@ -347,8 +347,8 @@ def test_trains_on_a_hub_style_bert_with_its_own_tokenizer(tiny_nlu_data, hub_st
     from omegaconf import OmegaConf
 
     from models.intent.train import train
+    from models.lexicon.features import featurizer_from_config
     from pipeline.config import load_config
-    from pipeline.slot_features import featurizer_from_config
 
     overrides = [*tiny_train_overrides(tiny_nlu_data, tmp_path), "encoder=hf",
                  f"encoder.pretrained={hub_style_checkpoint}", "model.head.fusion=tokens", "trainer.max_steps=2"]

@@ -68,8 +68,8 @@ def test_distill_command_trains_teachers_once_and_a_smaller_student(tiny_nlu_dat
                                                                      tmp_path) -> None:  # noqa: ANN001
     from omegaconf import OmegaConf
 
+    from models.intent.distill import distill_from_config as train
     from pipeline.config import load_config
-    from pipeline.train_intent_distill import train
 
     encoder_dir = tmp_path / "encoder"
     BertModel(BertConfig(vocab_size=len(tiny_tokenizer), num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
@@ -99,8 +99,8 @@ def test_distill_needs_an_ensemble(tiny_nlu_data, tmp_path) -> None:  # noqa: AN
     from omegaconf import OmegaConf
 
     from models.common.errors import TrainConfigError
+    from models.intent.distill import distill_from_config as train
     from pipeline.config import load_config
-    from pipeline.train_intent_distill import train
 
     overrides = [*tiny_train_overrides(tiny_nlu_data, tmp_path), "distill.teachers=[{seed:1}]"]
     with pytest.raises(TrainConfigError, match="at least 2 teachers"):

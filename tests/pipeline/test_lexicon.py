@@ -1,8 +1,8 @@
 import pytest
 
+from models.lexicon import gazetteer as gz
+from models.lexicon.manifest import load_domain
 from pipeline.errors import LexiconError
-from pipeline.lexicon import gazetteer as gz
-from pipeline.lexicon.manifest import load_domain
 
 
 def test_loads_entries_and_aliases(mini_lexicons):

@@ -42,7 +42,7 @@ def test_reload_during_concurrent_calls(mini_lexicons):
 def test_reload_builds_in_a_child_and_never_pickles_in_the_server(mini_lexicons, tmp_path, monkeypatch):
     """Pickling an automaton leaks the dump (pyahocorasick#219) and a build holds the GIL: a reload leaves both to
     a child process, which writes the cache; the serving process only reads it."""
-    from pipeline.lexicon import gazetteer
+    from models.lexicon import gazetteer
 
     cache = tmp_path / "cache"
     pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "reply=none", f"slots.cache_dir={cache}"))
@@ -60,7 +60,7 @@ def test_reload_builds_in_a_child_and_never_pickles_in_the_server(mini_lexicons,
 
 
 def test_cache_folder_keeps_the_newest_automata(tmp_path):
-    from pipeline.lexicon.gazetteer import _prune
+    from models.lexicon.gazetteer import _prune
 
     for i in range(5):
         (tmp_path / f"{i}.pkl").write_bytes(b"x")

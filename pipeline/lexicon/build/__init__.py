@@ -5,7 +5,7 @@ Every shipped domain has one builder function in a module of its own (``build_mu
 :mod:`.thuocl` for health, car, animal and person). Each one reads its sources through a
 :class:`~.sources.BuildContext`, feeds candidate surfaces into :class:`~.writer.SlotBuilder` objects and
 returns a :class:`~.writer.DomainSpec`; :func:`build_lexicons` then writes the folders (``lexicon.yaml`` +
-sorted, de-duplicated entry files) and reloads each one with :func:`pipeline.lexicon.manifest.load_domain` as
+sorted, de-duplicated entry files) and reloads each one with :func:`models.lexicon.manifest.load_domain` as
 a self-check.
 
 Filtering happens in two places and every dropped candidate is counted under the name of the rule that

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from models.lexicon.manifest import MANIFEST_NAME, LexiconManifest, load_domain
 from pipeline.errors import LexiconError
 from pipeline.lexicon.build.filters import ALLOWED_CHARS, NUMERAL, STOPWORDS, Policy, clean
-from pipeline.lexicon.manifest import MANIFEST_NAME, LexiconManifest, load_domain
 from pipeline.text import normalize
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Why one automaton: matching cost is linear in the text whatever the number of entries, so all domains are
 searched in a single pass (``bench/slots.py`` measures it). Keys are normalized surfaces
-(``pipeline.text.normalize``), which is length-preserving, so match offsets are offsets in the original text.
+(``models.normalization.normalize``), which is length-preserving, so match offsets are offsets in the original text.
 
 Why a disk cache: building from ~100k entries takes a noticeable fraction of a second; the pickled automaton
 is keyed by a SHA-256 over the manifests, entry files and normalization version, so any edit to a lexicon
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import ahocorasick
 
-from pipeline.errors import LexiconError
-from pipeline.lexicon.manifest import MANIFEST_NAME, LexiconDomain, load_domain, read_manifest
-from pipeline.text import NORMALIZATION_VERSION, normalize
+from models.common.errors import LexiconError
+from models.lexicon.manifest import MANIFEST_NAME, LexiconDomain, load_domain, read_manifest
+from models.normalization import NORMALIZATION_VERSION, normalize
 
 log = logging.getLogger(__name__)
 _CACHE_FORMAT = "gazetteer-v1"
@@ -225,7 +225,7 @@ class _Builder:
 
     def _start(self) -> None:
         self._stop()
-        self.proc = subprocess.Popen([sys.executable, "-c", "from pipeline.lexicon.gazetteer import serve_builds; "
+        self.proc = subprocess.Popen([sys.executable, "-c", "from models.lexicon.gazetteer import serve_builds; "
                                       "serve_builds()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, encoding="utf-8")
         self.jobs = 0

@@ -1,10 +1,10 @@
-"""The intent trainer's featurizer is the pipeline's own slot stage: same tags, and an entity pool."""
+"""Trainers and the pipeline share one featurizer (models.lexicon.features): same tags, and an entity pool."""
 
 from __future__ import annotations
 
+from models.lexicon.features import featurizer_from_config
 from pipeline import Pipeline
 from pipeline.config import load_config
-from pipeline.slot_features import featurizer_from_config
 from tests.conftest import mini_overrides
 
 

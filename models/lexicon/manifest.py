@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.errors import LexiconError
+from models.common.errors import LexiconError
 
 MANIFEST_NAME = "lexicon.yaml"
 
