@@ -29,14 +29,23 @@ function slotStyle(slot) {
   return {background: `hsl(${hue} 85% 88%)`, borderColor: `hsl(${hue} 60% 45%)`};
 }
 
+// Where a slot came from: the tagger (with its confidence), a lexicon entry, a normalized value, or both.
+function slotOrigin(m) {
+  const parts = [m.source];
+  if (m.score !== null && m.score !== undefined) parts.push(`p=${m.score.toFixed(2)}`);
+  if (m.entity && m.entity !== m.slot) parts.push(`lexicon type ${m.entity}`);
+  return parts.join(", ");
+}
+
 // The sentence with resolved slots as highlighted spans (offsets are into the sentence text).
 function highlighted(sentence) {
   const out = el("p", {class: "highlighted"});
   let at = 0;
   for (const m of sentence.slots) {
     if (m.start > at) out.append(sentence.text.slice(at, m.start));
-    const title = `${m.slot} = ${m.value}  (${m.domain}/${m.lexicon})`;
-    out.append(el("mark", {class: "slot", dataset: {slot: m.slot, value: m.value}, title, style: slotStyle(m.slot)},
+    const title = `${m.slot} = ${m.value}  (${slotOrigin(m)})`;
+    out.append(el("mark", {class: "slot", dataset: {slot: m.slot, entity: m.entity || "", value: m.value,
+                                                     source: m.source}, title, style: slotStyle(m.slot)},
       el("span", {class: "slot-text"}, sentence.text.slice(m.start, m.end)), el("sub", {class: "slot-type"}, m.slot)));
     at = m.end;
   }
@@ -95,7 +104,8 @@ function intentView(intent) {
 function sentenceCard(sentence, index) {
   const slots = el("ul", {class: "slot-list"},
     sentence.slots.map(m => el("li", {}, el("span", {class: "chip", style: slotStyle(m.slot)}, m.slot), " ",
-      m.surface, m.value !== m.surface ? ` → ${m.value}` : "", el("span", {class: "note"}, `  ${m.domain}`))));
+      m.surface, m.value !== m.surface ? ` → ${m.value}` : "",
+      el("span", {class: "note slot-source"}, `  ${slotOrigin(m)}`))));
   return el("article", {class: "panel sentence", dataset: {index}},
     el("h2", {}, `Sentence ${index + 1}`, el("span", {class: "note"}, `  chars ${sentence.start}–${sentence.end}`)),
     highlighted(sentence),

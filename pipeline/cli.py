@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from pipeline.errors import DuihuaError, InputError
@@ -25,6 +26,7 @@ TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train",
                              "splitter-distill": "models.splitter.distill:distill",
                              "intent": "models.intent.train:train_from_config",
                              "intent-distill": "models.intent.distill:distill_from_config",
+                             "slots": "models.slots.train:train_from_config",
                              "reply": "models.reply.train:train"}
 EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
                               "segmenter": "pipeline.evaluate.segment:evaluate",
@@ -35,6 +37,7 @@ EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
 CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.checkpoint={d}"],
                      "splitter": lambda d: ["splitter=neural", f"splitter.checkpoint={d}"],
                      "intent": lambda d: ["intent=slot_attention", f"intent.checkpoint={d}"],
+                     "slots": lambda d: ["slots=fused", f"slots.checkpoint={d}"],
                      "reply": lambda d: ["reply=generative", f"reply.checkpoint={d}"]}
 KNOWN_STAGES = ("pretrain", "splitter", "splitter-distill", "segmenter", "slots", "intent", "intent-distill", "reply")
 STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
@@ -49,7 +52,17 @@ def split_overrides(args: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 # -- run ---------------------------------------------------------------------------------------------------
-def read_queries(path: Path, max_chars: int) -> list:
+def parse_reference_time(value: str | None) -> datetime | None:
+    """``--reference-time``: an ISO 8601 date or date-time, refused in one line when it is not one."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InputError(f"--reference-time: not an ISO 8601 date-time: {value!r} (e.g. 2026-12-01T10:00)") from exc
+
+
+def read_queries(path: Path, max_chars: int, reference_time: datetime | None = None) -> list:
     """Read ``.txt`` (one query per line; empty lines give empty results) or ``.jsonl`` (``{"text": ...}``).
 
     The whole file is validated before any processing so a bad line 90,000 fails fast, by line number.
@@ -70,12 +83,14 @@ def read_queries(path: Path, max_chars: int) -> list:
     queries = []
     for lineno, line in enumerate(lines, start=1):
         if path.suffix == ".txt":
-            query = Query(text=line)
+            query = Query(text=line, reference_time=reference_time)
         else:
             if not line.strip():
                 raise InputError(f"{path}:{lineno}: empty line (each line must be a JSON object with \"text\")")
             try:
                 obj = json.loads(line)
+                if reference_time is not None and isinstance(obj, dict):
+                    obj.setdefault("reference_time", reference_time.isoformat())
                 query = Query.model_validate(obj)
             except json.JSONDecodeError as exc:
                 raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
@@ -93,6 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from pipeline.config import load_config
     from pipeline.runtime import Pipeline, check_length, runtime_config
+    from pipeline.schema import Query
 
     overrides, rest = split_overrides(args.args)
     texts = ([args.text] if args.text is not None else []) + rest
@@ -102,12 +118,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise InputError(f"expected one text argument (quote it), got {len(texts)}: {texts}")
     cfg = load_config("pipeline", overrides)
     runtime = runtime_config(cfg)
-    queries = read_queries(Path(args.input), runtime.max_chars) if args.input else None
+    reference_time = parse_reference_time(args.reference_time)
+    queries = read_queries(Path(args.input), runtime.max_chars, reference_time) if args.input else None
     if queries is None:
         check_length(texts[0], runtime.max_chars, "text")  # before loading any stage
     pipe = Pipeline.from_cfg(cfg)
     if queries is None:
-        result = pipe(texts[0])
+        result = pipe(Query(text=texts[0], reference_time=reference_time))
         print(result.model_dump_json(indent=None if args.compact else 2))
         return 0
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
@@ -298,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", help=".txt (one query per line) or .jsonl ({\"text\": ...} per line)")
     run.add_argument("--output", help="write JSONL results here instead of stdout")
     run.add_argument("--compact", action="store_true", help="one-line JSON for a single text")
+    run.add_argument("--reference-time", metavar="ISO",
+                     help="what 明天 / 半小时后 resolve against (ISO 8601, e.g. 2026-12-01T10:00); default: now")
     run.set_defaults(func=cmd_run)
 
     train = sub.add_parser("train", help="train a stage: " + ", ".join(KNOWN_STAGES))

@@ -7,6 +7,7 @@ Everything round-trips through JSON exactly: ``PipelineResult.model_validate_jso
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -26,6 +27,8 @@ class Query(_Model):
     session_id: str | None = None
     lexicons: list[str] | None = Field(None, description="restrict slot tagging to these lexicon domains")
     granularities: list[Granularity] | None = Field(None, description="segmentations to produce")
+    reference_time: datetime | None = Field(
+        None, description="ISO 8601; what 明天 and 半小时后 are relative to (default: now, local time)")
 
 
 class Token(_Model):
@@ -35,16 +38,25 @@ class Token(_Model):
 
 
 class SlotMatch(_Model):
-    """One gazetteer (or model) match. ``value`` is the normalized value (周董 -> 周杰伦)."""
+    """One slot: a gazetteer match, a learned span or a normalized value (README, "Slots").
 
-    slot: str = Field(description="slot type, e.g. singer")
+    ``slot`` is the type: the tagger's (the training data's, which carries the role: ``endLoc_city``), the
+    gazetteer's (``singer``) or the value kind (``datetime``). ``entity`` is the lexicon type of the entry at
+    this span, when one is there (``city``), so a consumer can read either. ``value`` is normalized (周董 ->
+    周杰伦, 明天 -> 2026-12-02, 二十六度 -> 26); the surface where nothing normalizes it.
+    """
+
+    slot: str = Field(description="slot type, e.g. singer, endLoc_city, datetime")
+    entity: str | None = Field(None, description="lexicon slot type of the entry at this span, e.g. city")
+    score: float | None = Field(None, description="the tagger's confidence (learned spans only)")
     surface: str = Field(description="the text as it appears in the sentence")
     value: str
     start: int = Field(ge=0)
     end: int = Field(ge=0)
-    domain: str = Field(description="lexicon domain, e.g. music")
-    lexicon: str = Field(description="entry file the match came from, e.g. singer.txt")
-    source: str = Field(description="producer, e.g. gazetteer:music/singer")
+    domain: str = Field(description="lexicon domain, e.g. music ('' when no lexicon entry is at this span)")
+    lexicon: str = Field(description="entry file the match came from, e.g. singer.txt ('' when none)")
+    source: str = Field(description="producer: gazetteer:music/singer, tagger, tagger+gazetteer:music/singer, "
+                                    "values:datetime")
     priority: int = 0
     crosses_boundary: bool = Field(False, description="cuts through a coarse word (e.g. 十年 in 二十年代)")
 

@@ -31,9 +31,11 @@ def mini_lexicons(tmp_path: Path) -> dict[str, Path]:
 
 
 def mini_overrides(dirs: dict[str, Path], *extra: str) -> list[str]:
-    """Mini lexicons only, and the rule splitter: these tests are about slots, not about where sentences end."""
+    """Mini lexicons only, the rule splitter and the gazetteer alone: these tests are about lexicon mechanics
+    (matching, reload, per-request selection), not about where sentences end or what the tagger learned.
+    ``slots=fused`` in ``extra`` puts the learned tagger back on top of the same lexicons."""
     return ["lexicons=[]", f"lexicons.extra_dirs=[{','.join(str(p) for p in dirs.values())}]", "splitter=punct",
-            *extra]
+            "slots=gazetteer", *extra]
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def served_demo(mini_lexicons: dict[str, Path]) -> Iterator[str]:
     from pipeline.http import ServerConfig, create_app
 
     port = free_port()
-    pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "reply=template"))
+    pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "reply=template", "slots=fused"))
     server = uvicorn.Server(uvicorn.Config(create_app(pipe, ServerConfig(port=port)), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -97,9 +97,11 @@ def test_demo_page_shows_every_stage(served_demo: str, browser, tmp_path: Path) 
     browser.find_element(By.ID, "submit").click()
     WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, "mark.slot")))
 
-    slots = [(m.get_attribute("data-slot"), m.find_element(By.CSS_SELECTOR, ".slot-text").text)
-             for m in browser.find_elements(By.CSS_SELECTOR, "mark.slot")]
-    assert slots == [("singer", "周杰伦"), ("song", "稻香")]
+    marks = browser.find_elements(By.CSS_SELECTOR, "mark.slot")
+    slots = [(m.get_attribute("data-entity"), m.find_element(By.CSS_SELECTOR, ".slot-text").text) for m in marks]
+    assert slots == [("singer", "周杰伦"), ("song", "稻香")]   # the lexicon types of the tagger's spans
+    assert all(m.get_attribute("data-source").startswith("tagger+gazetteer:") for m in marks)
+    assert "tagger" in browser.find_element(By.CSS_SELECTOR, ".slot-source").text   # its origin, shown
     intent = browser.find_element(By.CSS_SELECTOR, ".intent-label").text
     assert intent.startswith("music"), intent  # the shipped intent model on a music request
     assert len(browser.find_elements(By.CSS_SELECTOR, ".gate")) == len("我想听周杰伦的稻香")

@@ -18,12 +18,16 @@ def test_demo_query_has_sentences_tokens_slots_and_a_reply(default_pipe):
     assert (weather.text, music.text) == ("明天北京天气怎么样", "我想听周杰伦的稻香")
     assert set(music.tokens) == {"coarse", "fine"}
     assert "周杰伦" in [t.text for t in music.tokens["coarse"]]
-    assert {(m.surface, m.domain, m.slot) for m in weather.slots} == {("北京", "location", "city")}
-    slots = {(m.surface, m.domain, m.slot) for m in music.slots}
+    # 北京 is the location lexicon's city; 明天 a date slot with its ISO value (relative to now)
+    assert ("北京", "location", "city") in {(m.surface, m.domain, m.entity) for m in weather.slots}
+    (date,) = [m for m in weather.slots if m.surface == "明天"]
+    assert len(date.value) == 10 and date.value[4] == "-"
+    slots = {(m.surface, m.domain, m.entity) for m in music.slots}
     assert ("周杰伦", "music", "singer") in slots
     assert ("稻香", "music", "song") in slots
+    assert all(m.source.startswith("tagger") for m in music.slots)   # the learned tagger found them
     # everyday words of the query are not entities
-    assert not {m.surface for s in result.sentences for m in s.slots} & {"明天", "天气", "怎么样", "我想"}
+    assert not {m.surface for s in result.sentences for m in s.slots} & {"天气", "怎么样", "我想"}
     assert (weather.intent.label, music.intent.label) == ("weather/QUERY", "music/PLAY")
     assert result.reply.text == "好的，为您查询北京市的天气；好的，为您播放周杰伦的稻香"
     assert set(result.timings_ms) == set(result.stages)
@@ -38,11 +42,13 @@ def test_three_requests_in_one_breath_are_three_sentences(default_pipe):
     assert all(text[s.start:s.end] == s.text for s in result.sentences)
 
 
-def test_selecting_only_location_removes_music_slots():
+def test_selecting_only_location_removes_music_lexicon_matches():
     result = Pipeline.from_config(overrides=["lexicons=[location]"])(DEMO)
-    domains = {m.domain for s in result.sentences for m in s.slot_candidates}
+    domains = {m.domain for s in result.sentences for m in s.slot_candidates if m.domain}
     assert domains == {"location"}
-    assert result.reply.text.endswith("好的，为您播放音乐")  # the music intent is found; no song to name
+    music = result.sentences[1]
+    # what the tagger still finds there, it finds from context alone: no lexicon entry, no lexicon type
+    assert all(m.source == "tagger" and m.entity is None for m in music.slots)
 
 
 def test_multi_sentence_input_keeps_spans(default_pipe):

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from models.common.char_ids import CharIds
+from models.common.slot_fusion import PAD_TYPE
 from models.intent.data import IntentExample
 from models.normalization import normalize
 
-PAD_TYPE, NO_SLOT = 0, 1
+NO_SLOT = 1
 BIO = {"B": 1, "I": 2}
 IGNORE = -100
 

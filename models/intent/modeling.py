@@ -29,13 +29,13 @@ from torch.nn import functional as F
 from transformers import BertConfig, BertModel
 
 from models.common.persistence import WEIGHTS_FILE, SavableModel
+from models.common.slot_fusion import GatedSlotAttention
 from models.encoder.modeling import copy_encoder_weights, truncated_config
-from models.intent.features import PAD_TYPE
 
 CONFIG_FILE = "intent.json"
 FUSIONS = ("gated", "none", "tokens")
 POOLS = ("mean", "max")
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "HeadConfig", "SlotAwareIntentModel", "build_model"]
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "GatedSlotAttention", "HeadConfig", "SlotAwareIntentModel", "build_model"]
 
 
 @dataclass
@@ -64,39 +64,6 @@ class HeadConfig:
             raise ValueError(f"model.head.fusion: expected one of {FUSIONS}, got {self.fusion!r}")
         if self.tag_pool not in POOLS:
             raise ValueError(f"model.head.tag_pool: expected one of {POOLS}, got {self.tag_pool!r}")
-
-
-class GatedSlotAttention(nn.Module):
-    """S -> S~ by attention from the text, then the per-position gate. Returns the fused sequence and g."""
-
-    def __init__(self, d: int, head: HeadConfig, n_types: int) -> None:
-        super().__init__()
-        self.tag_pool = head.tag_pool
-        self.type_embed = nn.Embedding(n_types, head.slot_dim, padding_idx=PAD_TYPE)
-        self.position_embed = nn.Embedding(3, head.slot_dim)   # none, B, I
-        self.text_proj = nn.Linear(d, head.attn_dim)
-        self.slot_proj = nn.Linear(head.slot_dim, head.attn_dim)
-        self.attn = nn.MultiheadAttention(head.attn_dim, head.attn_heads, dropout=head.dropout, batch_first=True)
-        self.out_proj = nn.Linear(head.attn_dim, d)
-        self.gate = nn.Linear(2 * d, d)
-        nn.init.constant_(self.gate.bias, 1.0)   # start by trusting the text (g ~ 0.73), let training open it
-
-    def slot_embeddings(self, types: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """(B, T, K) tag ids -> (B, T, d_s), pooling the K tags of each character."""
-        e = self.type_embed(types) + self.position_embed(positions)
-        present = (types != PAD_TYPE).unsqueeze(-1)
-        if self.tag_pool == "max":
-            return e.masked_fill(~present, -1e4).amax(dim=2).masked_fill(~present.any(dim=2), 0.0)
-        return (e * present).sum(dim=2) / present.sum(dim=2).clamp(min=1)
-
-    def forward(self, h: torch.Tensor, types: torch.Tensor, positions: torch.Tensor, pad: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        s = self.slot_embeddings(types, positions)
-        s_tilde, _ = self.attn(self.text_proj(h), self.slot_proj(s), self.slot_proj(s), key_padding_mask=pad,
-                               need_weights=False)
-        s_tilde = self.out_proj(s_tilde)
-        g = torch.sigmoid(self.gate(torch.cat([h, s_tilde], dim=-1)))
-        return g * h + (1 - g) * s_tilde, g
 
 
 class SlotAwareIntentModel(SavableModel, nn.Module):

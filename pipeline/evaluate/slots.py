@@ -1,27 +1,27 @@
-"""``duihua eval slots``: how well the gazetteer finds annotated slot values.
+"""``duihua eval slots``: how well the shipped slot stage (``slots=fused`` by default) finds annotated values.
 
 Data: SMP2019-style records ``{"text": ..., "slots": {name: surface}, "domain": ...}`` as a JSON array (``.json``)
 or one object per line (``.jsonl``). Gold spans are located by string search in the text (first occurrence;
-SMP2019 slot values are substrings of the text). The gazetteer's slot taxonomy differs from the annotation's,
-so scoring is span-level and type-agnostic:
+SMP2019 slot values are substrings of the text). Slot taxonomies differ between datasets and lexicons, so
+scoring is span-level and type-agnostic (``models/slots/scoring.py``, shared with training and the benches):
 
 * precision: resolved slots whose span exactly equals a gold span / resolved slots
 * recall: gold spans exactly matched by a resolved slot / gold spans
 * candidate recall: gold spans present among all candidates (what resolution could at best keep)
 
-Every gold slot counts, including those no lexicon can hold; the per-name table shows where lexicons help
-(song, dishName, name ...) and where they cannot (datetime, content).
+Every gold slot counts; the per-name table shows recall by annotated name. ``slots=gazetteer`` scores the
+lexicons alone.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
+from models.slots.scoring import recall_by_type, span_scores
 from pipeline.errors import InputError
 from pipeline.report import print_report
 from pipeline.runtime import Pipeline
@@ -59,10 +59,11 @@ def gold_spans(rec: dict) -> list[tuple[str, int, int]]:
 
 
 def score(pipe: Pipeline, records: Sequence[dict], batch_size: int = 64) -> tuple[dict, list[tuple]]:
-    gold_by_name: Counter[str] = Counter()
-    hit_by_name: Counter[str] = Counter()
-    cand_by_name: Counter[str] = Counter()
-    n_pred = n_pred_correct = 0
+    """Span scores of the pipeline's resolved slots (``models.slots.scoring``), and per gold name: count,
+    recall, and candidate recall (the gold span among any stage's candidates)."""
+    gold_all: list[list[tuple[str, int, int]]] = []
+    resolved_all: list[set[tuple[int, int]]] = []
+    candidates_all: list[set[tuple[int, int]]] = []
     for i in tqdm(range(0, len(records), batch_size), desc="eval slots", unit="batch", disable=None):
         chunk = records[i : i + batch_size]
         for rec, result in zip(chunk, pipe.batch([r["text"] for r in chunk]), strict=True):
@@ -70,23 +71,17 @@ def score(pipe: Pipeline, records: Sequence[dict], batch_size: int = 64) -> tupl
             for sent in result.sentences:
                 resolved |= {(sent.start + m.start, sent.start + m.end) for m in sent.slots}
                 candidates |= {(sent.start + m.start, sent.start + m.end) for m in sent.slot_candidates}
-            gold = gold_spans(rec)
-            gold_set = {(a, b) for _, a, b in gold}
-            n_pred += len(resolved)
-            n_pred_correct += len(resolved & gold_set)
-            for name, a, b in gold:
-                gold_by_name[name] += 1
-                hit_by_name[name] += (a, b) in resolved
-                cand_by_name[name] += (a, b) in candidates
-    n_gold = sum(gold_by_name.values())
-    precision = n_pred_correct / n_pred if n_pred else 0.0
-    recall = sum(hit_by_name.values()) / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    rows = [(name, gold_by_name[name], round(hit_by_name[name] / gold_by_name[name], 3),
-             round(cand_by_name[name] / gold_by_name[name], 3)) for name, _ in gold_by_name.most_common(15)]
-    metrics = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-               "candidate_recall": round(sum(cand_by_name.values()) / n_gold, 4) if n_gold else 0.0,
-               "gold_spans": n_gold, "predicted": n_pred, "records": len(records)}
+            gold_all.append(gold_spans(rec))
+            resolved_all.append(resolved)
+            candidates_all.append(candidates)
+    gold = [[(a, b, name) for name, a, b in g] for g in gold_all]
+    metrics = span_scores(gold, resolved_all)
+    by_type = recall_by_type(gold, resolved_all)
+    cand = recall_by_type(gold, candidates_all)
+    rows = [(name, n, r, cand[name][1]) for name, (n, r) in list(by_type.items())[:15]]
+    n_gold = metrics["gold_spans"]
+    metrics["candidate_recall"] = (round(sum(n * r for n, r in cand.values()) / n_gold, 4) if n_gold else 0.0)
+    metrics["records"] = len(records)
     return metrics, rows
 
 

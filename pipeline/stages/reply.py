@@ -63,8 +63,10 @@ class TemplateReplier:
 
     def reply_sentence(self, sent: Sentence) -> tuple[str, str] | None:
         values: dict[str, str] = {}
-        for m in sent.slots:  # first resolved value of each slot type
+        for m in sent.slots:  # first resolved value of each slot type, and of each lexicon type (entity)
             values.setdefault(m.slot, m.value)
+            if m.entity:
+                values.setdefault(m.entity, m.value)
         firing = [t for t in self.templates if self._fires(t, sent, values)]
         if not firing:
             return None

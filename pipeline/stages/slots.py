@@ -76,8 +76,8 @@ class GazetteerSlotTagger:
     @staticmethod
     def _to_match(hit: GazetteerHit, text: str, crosses: bool) -> SlotMatch:
         src = hit.source
-        return SlotMatch(slot=src.slot, surface=text[hit.start:hit.end], value=hit.value, start=hit.start,
-                         end=hit.end, domain=src.domain, lexicon=src.file,
+        return SlotMatch(slot=src.slot, entity=src.slot, surface=text[hit.start:hit.end], value=hit.value,
+                         start=hit.start, end=hit.end, domain=src.domain, lexicon=src.file,
                          source=f"gazetteer:{src.domain}/{src.slot}", priority=src.priority,
                          crosses_boundary=crosses)
 

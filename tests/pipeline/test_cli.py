@@ -195,3 +195,18 @@ def test_eval_reply_mistakes_exit_2_with_one_line(capsys, tmp_path, content, ext
     path.write_text(content, encoding="utf-8")
     code, _, err = run_cli(capsys, "eval", "reply", "--data", str(path), *extra)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_run_resolves_dates_against_the_reference_time(capsys):
+    code = main(["run", "--compact", "--reference-time", "2026-12-01T10:00", "明天早上八点叫我起床",
+                 "intent=none", "reply=none", "runtime=torch"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["query"]["reference_time"] == "2026-12-01T10:00:00"
+    assert "2026-12-02T08:00:00" in [m["value"] for s in result["sentences"] for m in s["slots"]]
+
+
+def test_run_refuses_a_reference_time_that_is_not_iso_8601(capsys):
+    assert main(["run", "--reference-time", "tomorrow", "明天"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--reference-time" in err and "Traceback" not in err

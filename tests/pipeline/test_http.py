@@ -177,3 +177,19 @@ def test_broken_lexicon_reload_keeps_serving_the_old_one(mini_lexicons):
         assert res.status_code == 400 and res.json()["error"]
         slots = http.post("/v1/parse", json={"text": "我想听稻香"}).json()["sentences"][0]["slots"]
         assert [m["surface"] for m in slots] == ["稻香"]
+
+
+def test_learned_slots_come_back_over_http_with_source_and_normalized_value(mini_lexicons):
+    """``slots=fused`` (the shipped tagger over the mini lexicons): the lexicon's value for a learned span, a
+    date resolved against the request's reference time, and the per-request lexicon choice honoured."""
+    with serving(mini_lexicons, "slots=fused", "runtime=torch") as (http, _):
+        res = http.post("/v1/parse", json={"text": "我想听周董的稻香", "reference_time": "2026-12-01T10:00:00"})
+        found = {m["surface"]: m for s in res.json()["sentences"] for m in s["slots"]}
+        assert found["周董"]["value"] == "周杰伦" and found["周董"]["source"].startswith("tagger")
+        res = http.post("/v1/parse", json={"text": "明天早上八点的闹钟", "reference_time": "2026-12-01T10:00:00"})
+        values = [m["value"] for s in res.json()["sentences"] for m in s["slots"]]
+        assert "2026-12-02T08:00:00" in values
+        res = http.post("/v1/parse", json={"text": "我想听周董的稻香", "lexicons": ["miniloc"]})
+        sources = {m["source"] for s in res.json()["sentences"] for m in s["slot_candidates"]}
+        assert not any("minimusic" in src for src in sources)
+        assert http.post("/v1/parse", json={"text": "明天", "reference_time": "not a time"}).status_code == 422

@@ -1,0 +1,199 @@
+"""Prediction with a trained slot-tagger checkpoint: constrained BIO decoding into scored character spans.
+
+Decoding is Viterbi over the tag scores (log-probabilities, or with a CRF head its logits plus the learned
+transitions) with one hard constraint, ``I-x`` only after ``B-x`` or ``I-x``, so a span never starts inside
+itself or changes type half-way (argmax per character does both). A span's score is the mean probability of
+its characters' tags: the CRF's marginals (forward-backward), or the softmax without a CRF. Torch or ONNX
+Runtime (``backend``), as the other stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.common.char_ids import CharIds
+from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
+from models.common.persistence import WEIGHTS_FILE
+from models.common.precision import autocast, length_batches
+from models.intent.features import SlotTagVocab
+from models.slots.features import collate, encode
+from models.slots.modeling import CONFIG_FILE, SlotTaggerModel, illegal_transitions
+from models.tokenization import load_tokenizer
+
+
+@dataclass(frozen=True)
+class TaggedSpan:
+    start: int
+    end: int          # exclusive
+    label: str
+    score: float
+
+
+class _LogitsOnly(torch.nn.Module):
+    def __init__(self, model: SlotTaggerModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, slot_types, slot_positions, bigram_ids=None):  # noqa: ANN001, ANN201
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, slot_types=slot_types,
+                          slot_positions=slot_positions, bigram_ids=bigram_ids)["logits"]
+
+
+def export_slots(model: SlotTaggerModel, path: Path) -> None:
+    k = model.head_config.max_tags
+    example = {"input_ids": torch.full((3, 7), 5, dtype=torch.long),
+               "attention_mask": torch.ones((3, 7), dtype=torch.long),
+               "slot_types": torch.ones((3, 7, k), dtype=torch.long),
+               "slot_positions": torch.zeros((3, 7, k), dtype=torch.long)}
+    if model.bigrams is not None:
+        example["bigram_ids"] = torch.ones((3, 7, 2), dtype=torch.long)
+    axes = {name: {0: "batch", 1: "seq"} for name in example}
+    axes["logits"] = {0: "batch", 1: "seq"}
+    export(_LogitsOnly(model), example, ["logits"], path, axes)
+
+
+def transition_mask(tags: Sequence[str]) -> np.ndarray:
+    """``allowed[i, j]``: tag j may follow tag i (row ``len(tags)`` is the sentence start)."""
+    return ~np.array(illegal_transitions(list(tags)), dtype=bool)
+
+
+def viterbi(scores: np.ndarray, allowed: np.ndarray, transitions: np.ndarray | None = None) -> list[int]:
+    """Best tag path of ``scores`` (n x tags) under ``allowed`` transitions, plus learned ``transitions``
+    ((tags + 1) x tags, last row from the start) when the model has a CRF."""
+    penalty = np.where(allowed, 0.0, -1e9) + (transitions if transitions is not None else 0.0)
+    score = scores[0] + penalty[-1]
+    back = np.zeros(scores.shape, dtype=np.int64)
+    for t in range(1, len(scores)):
+        cand = score[:, None] + penalty[:-1]          # (prev, next)
+        back[t] = cand.argmax(0)
+        score = cand.max(0) + scores[t]
+    path = [int(score.argmax())]
+    for t in range(len(scores) - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
+
+
+def marginals(scores: np.ndarray, allowed: np.ndarray, transitions: np.ndarray) -> np.ndarray:
+    """Per position, the CRF's marginal probability of each tag (forward-backward in log space): the
+    confidence of a CRF path. The emissions' own softmax is not one, since the transitions share the work."""
+    trans = np.where(allowed, 0.0, -1e9) + transitions
+    n = len(scores)
+    alpha, beta = np.zeros_like(scores), np.zeros_like(scores)
+    alpha[0] = scores[0] + trans[-1]
+    for t in range(1, n):
+        alpha[t] = _logsumexp(alpha[t - 1][:, None] + trans[:-1], axis=0) + scores[t]
+    for t in range(n - 2, -1, -1):
+        beta[t] = _logsumexp(trans[:-1] + (scores[t + 1] + beta[t + 1])[None, :], axis=1)
+    log_z = _logsumexp(alpha[-1], axis=0)
+    return np.exp(alpha + beta - log_z)
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def spans_of(path: Sequence[int], probs: np.ndarray, tags: Sequence[str]) -> list[TaggedSpan]:
+    out, start = [], None
+    for i, j in enumerate([*path, 0]):
+        tag = tags[j] if i < len(path) else "O"
+        if start is not None and not tag.startswith("I-"):
+            label = tags[path[start]][2:]
+            score = float(np.mean([probs[k, path[k]] for k in range(start, i)]))
+            out.append(TaggedSpan(start, i, label, round(score, 4)))
+            start = None
+        if tag.startswith("B-"):
+            start = i
+    return out
+
+
+class SlotTagger:
+    def __init__(self, model: SlotTaggerModel, char_ids: CharIds, pad_id: int, precision: str = "fp32",
+                 device: str = "cpu", batch_chars: int = 4096, onnx: OnnxRunner | None = None) -> None:
+        self.model = model.to(device).eval()
+        self.onnx = onnx
+        self.head = model.head_config
+        self.tags = self.head.tags
+        self.allowed = transition_mask(self.tags)
+        self.char_ids, self.pad_id = char_ids, pad_id
+        self.vocab = SlotTagVocab(self.head.slot_types, self.head.max_tags)
+        self.max_chars = model.encoder_config.max_position_embeddings - 2
+        self.transitions = (model.transitions.detach().float().cpu().numpy() if model.transitions is not None
+                            else None)
+        self.precision, self.device, self.batch_chars = precision, device, batch_chars
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
+                        **kwargs: object) -> SlotTagger:
+        folder = SlotTaggerModel.check_folder(folder)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        tokenizer = load_tokenizer(folder)
+        model = SlotTaggerModel.load(folder)
+        runner = None
+        if backend != "torch":
+            runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
+                                 lambda path: export_slots(model, path), name="slots")
+        return cls(model, CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0, onnx=runner, **kwargs)
+
+    @torch.inference_mode()
+    def logits(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None = None
+               ) -> list[np.ndarray]:
+        """Per text, the (n x tags) tag logits of its first ``max_chars`` characters."""
+        if char_slots is None or not self.model.fusion:
+            char_slots = [[] for _ in texts]
+        items = [encode(t, s, self.char_ids, self.vocab, self.max_chars, bigram_buckets=self.head.bigram_buckets)
+                 for t, s in zip(texts, char_slots, strict=True)]
+        out: list[np.ndarray] = [np.zeros((0, len(self.tags)), np.float32)] * len(items)
+        for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
+            batch = collate([items[i] for i in idx], self.pad_id)
+            if self.onnx is not None:
+                logits = self.onnx(batch)
+            else:
+                with autocast(self.precision, self.device):
+                    logits = self.model(**{k: v.to(self.device) for k, v in batch.items()})["logits"]
+            z = logits.float().cpu().numpy()
+            for row, i in enumerate(idx):
+                out[i] = z[row, 1:len(items[i]["input_ids"]) - 1]
+        return out
+
+    @torch.inference_mode()
+    def classify(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None = None
+                 ) -> tuple[list[str | None], list[str | None]]:
+        """The joint model's argmax domain and ``domain/intent`` per text (None where it has no such head)."""
+        if char_slots is None or not self.model.fusion:
+            char_slots = [[] for _ in texts]
+        items = [encode(t, s, self.char_ids, self.vocab, self.max_chars, bigram_buckets=self.head.bigram_buckets)
+                 for t, s in zip(texts, char_slots, strict=True)]
+        domains: list[str | None] = [None] * len(items)
+        intents: list[str | None] = [None] * len(items)
+        for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
+            out = self.model(**collate([items[i] for i in idx], self.pad_id))
+            for key, labels, target in (("domain_logits", self.head.domains, domains),
+                                        ("intent_logits", self.head.intents, intents)):
+                if key in out:
+                    for row, i in enumerate(idx):
+                        target[i] = labels[int(out[key][row].argmax())]
+        return domains, intents
+
+    def predict(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None = None
+                ) -> list[list[TaggedSpan]]:
+        """Spans per text (offsets into the text); ``char_slots=None`` tags without gazetteer evidence."""
+        out = []
+        for z in self.logits(texts, char_slots):
+            if not len(z):
+                out.append([])
+                continue
+            if self.transitions is not None:
+                path, p = viterbi(z, self.allowed, self.transitions), marginals(z, self.allowed, self.transitions)
+            else:
+                e = np.exp(z - z.max(axis=-1, keepdims=True))
+                p = e / e.sum(axis=-1, keepdims=True)
+                path = viterbi(np.log(np.clip(p, 1e-9, 1.0)), self.allowed)
+            out.append(spans_of(path, p, self.tags))
+        return out
