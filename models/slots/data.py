@@ -61,22 +61,6 @@ def locate(text: str, slots: Mapping[str, object]) -> tuple[Span, ...]:
     return tuple(sorted(kept))
 
 
-def read_records(path: Path, dataset: str = "") -> list[SlotExample]:
-    """A ``duihua eval slots`` file (JSON array or JSONL of ``{"text", "slots"}``) as examples."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        records = ([json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix == ".jsonl"
-                   else json.loads(text))
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
-    out = []
-    for i, rec in enumerate(records):
-        if not (isinstance(rec, dict) and isinstance(rec.get("text"), str) and isinstance(rec.get("slots", {}), dict)):
-            raise DataFormatError(f'{path}: record {i}: expected {{"text": str, "slots": {{name: surface}}}}')
-        out.append(SlotExample(rec["text"], locate(rec["text"], rec.get("slots") or {}), dataset))
-    return out
-
-
 def crosswoz_user_turns(path: Path) -> list[tuple[str, str, dict[str, list[str]]]]:
     """``(dialog_id, turn text, {"<domain>-<slot>": [values]})`` for each user turn, ``Inform`` values that
     occur in the turn only (CrossWOZ values are not span-annotated)."""

@@ -11,6 +11,7 @@ import torch
 
 from models.common.char_ids import CharIds
 from models.intent.features import SlotTagVocab, encode_text
+from models.intent.features import collate as collate_intent
 from models.normalization import normalize
 from models.slots.data import Span
 
@@ -50,27 +51,12 @@ def encode(text: str, char_slots: Sequence[Sequence[str]], char_ids: CharIds, vo
 
 
 def collate(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    width = max(len(x["input_ids"]) for x in items)
-    k = len(items[0]["slot_types"][0])
-    batch = {"input_ids": torch.full((len(items), width), pad_id, dtype=torch.long),
-             "attention_mask": torch.zeros((len(items), width), dtype=torch.long),
-             "slot_types": torch.zeros((len(items), width, k), dtype=torch.long),
-             "slot_positions": torch.zeros((len(items), width, k), dtype=torch.long)}
-    if "labels" in items[0]:
-        batch["labels"] = torch.full((len(items), width), IGNORE, dtype=torch.long)
-    if "bigram_ids" in items[0]:
-        batch["bigram_ids"] = torch.zeros((len(items), width, 2), dtype=torch.long)
-    for i, x in enumerate(items):
-        n = len(x["input_ids"])
-        batch["input_ids"][i, :n] = torch.tensor(x["input_ids"])
-        batch["attention_mask"][i, :n] = 1
-        batch["slot_types"][i, :n] = torch.tensor(x["slot_types"])
-        batch["slot_positions"][i, :n] = torch.tensor(x["slot_positions"])
-        if "labels" in x:
-            batch["labels"][i, :n] = torch.tensor(x["labels"])
-        if "bigram_ids" in x:
-            batch["bigram_ids"][i, :n] = torch.tensor(x["bigram_ids"])
-    for key in ("domain_labels", "intent_labels"):
+    """The intent model's batch (ids, mask, gazetteer tags, joint-model labels) plus BIO labels and bigrams."""
+    batch = collate_intent(items, pad_id)
+    width = batch["input_ids"].shape[1]
+    for key, shape in (("labels", ()), ("bigram_ids", (2,))):
         if key in items[0]:
-            batch[key] = torch.tensor([x[key] for x in items], dtype=torch.long)
+            batch[key] = torch.full((len(items), width, *shape), IGNORE if key == "labels" else 0, dtype=torch.long)
+            for i, x in enumerate(items):
+                batch[key][i, :len(x[key])] = torch.tensor(x[key])
     return batch
