@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -48,9 +48,9 @@ def test_reference_time_changes_the_value_and_defaults_to_now(pipe: Pipeline) ->
     a = pipe(Query(text="明天早上八点叫我起床", reference_time=REF))
     values = [m.value for s in a.sentences for m in s.slots if "八点" in m.surface]
     assert values == ["2026-12-02T08:00:00"]
-    b = pipe("明天早上八点叫我起床")
-    assert [m.value for s in b.sentences for m in s.slots if "八点" in m.surface] != values or \
-        datetime.now().date() == REF.date()
+    b = pipe("明天早上八点叫我起床")   # no reference time: relative to now
+    tomorrow = (datetime.now() + timedelta(days=1)).date().isoformat()
+    assert [m.value for s in b.sentences for m in s.slots if "八点" in m.surface] == [f"{tomorrow}T08:00:00"]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "😀😀😀", "🎵周杰伦🎵", "\x00\x07", "我想听周杰伦的稻香" * 222])
