@@ -1,4 +1,5 @@
-"""Domain lexicons: manifests, entry files and the Aho-Corasick gazetteer built from them."""
+"""Domain lexicons. ``build/`` writes them from ../shared/data; the manifests, the Aho-Corasick gazetteer and the
+per-character tags live in ``models.lexicon`` (every trainer reads them) and are re-exported here."""
 
 from models.lexicon.gazetteer import Gazetteer, GazetteerHit, load_gazetteer
 from models.lexicon.manifest import LexiconDomain, LexiconManifest, SlotLexicon, load_domain
