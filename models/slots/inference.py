@@ -79,23 +79,29 @@ def viterbi(scores: np.ndarray, allowed: np.ndarray, transitions: np.ndarray | N
 
 
 def marginals(scores: np.ndarray, allowed: np.ndarray, transitions: np.ndarray) -> np.ndarray:
-    """Per position, the CRF's marginal probability of each tag (forward-backward in log space): the
-    confidence of a CRF path. The emissions' own softmax is not one, since the transitions share the work."""
-    trans = np.where(allowed, 0.0, -1e9) + transitions
+    """Per position, the CRF's marginal probability of each tag (forward-backward): the confidence of a CRF
+    path. The emissions' own softmax is not one, since the transitions share the work.
+
+    The recursions run in probability space, rescaled at every step, as vector-matrix products: the
+    log-space form (a logsumexp over tags x tags per position) costs milliseconds per sentence at this tag
+    count, this costs tens of microseconds, for the same numbers."""
+    log_t = np.where(allowed, transitions, -np.inf)
+    shift = transitions.max()
+    step = np.exp(log_t[:-1] - shift)                                    # (K, K)
+    emit = np.exp(scores - scores.max(axis=1, keepdims=True))            # (n, K), rows rescaled
     n = len(scores)
-    alpha, beta = np.zeros_like(scores), np.zeros_like(scores)
-    alpha[0] = scores[0] + trans[-1]
+    alpha, beta = np.empty_like(emit), np.empty_like(emit)
+    a = np.exp(log_t[-1] - shift) * emit[0]
+    alpha[0] = a / a.sum()
     for t in range(1, n):
-        alpha[t] = _logsumexp(alpha[t - 1][:, None] + trans[:-1], axis=0) + scores[t]
+        a = (alpha[t - 1] @ step) * emit[t]
+        alpha[t] = a / a.sum()
+    beta[-1] = 1.0
     for t in range(n - 2, -1, -1):
-        beta[t] = _logsumexp(trans[:-1] + (scores[t + 1] + beta[t + 1])[None, :], axis=1)
-    log_z = _logsumexp(alpha[-1], axis=0)
-    return np.exp(alpha + beta - log_z)
-
-
-def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    m = x.max(axis=axis, keepdims=True)
-    return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+        b = step @ (emit[t + 1] * beta[t + 1])
+        beta[t] = b / b.sum()
+    p = alpha * beta
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def spans_of(path: Sequence[int], probs: np.ndarray, tags: Sequence[str]) -> list[TaggedSpan]:
