@@ -8,7 +8,8 @@ keys/values, and its output head); ``.int8.onnx`` is the dynamically quantized t
 
 Parity, per backend: the largest absolute difference of the raw outputs (logits / probabilities) from eager
 fp32 torch on a few real-shaped queries, and the stage's dev metric with each backend on its dev set:
-intent accuracy on SMP2017 ``develop`` and the SMP2019 dev split; reply greedy BLEU-2 on the LCCC dev
+intent accuracy on SMP2017 ``develop`` and the SMP2019 dev split; the slot tagger's span F1 on the dev files
+``duihua train slots`` writes; reply greedy BLEU-2 on the LCCC dev
 pairs; splitter boundary F1 and segmenter word F1 on the dev files ``duihua train splitter-distill`` /
 ``duihua train segmenter`` write under ``outputs/`` (skipped, with a note, where they have not been written).
 """
@@ -27,7 +28,7 @@ import torch
 from models.common.onnx import BACKENDS
 from pipeline.errors import InputError
 
-EXPORT_STAGES = ("splitter", "segmenter", "intent", "reply")
+EXPORT_STAGES = ("splitter", "segmenter", "slots", "intent", "reply")
 PROBES = ["明天北京天气怎么样我想听周杰伦的稻香顺便把空调调到二十六度", "我想听周杰伦的稻香", "打开qq",
           "从北京南站到上海虹桥的高铁票还有吗", "你好呀今天过得怎么样", "把张三的电话发给李四"]
 
@@ -47,6 +48,9 @@ def _load(stage: str, folder: Path, backend: str, cache_dir: str) -> Any:
     if stage == "intent":
         from models.intent.inference import IntentClassifier
         return IntentClassifier.from_pretrained(folder, backend=backend, cache_dir=cache_dir)
+    if stage == "slots":
+        from models.slots.inference import SlotTagger
+        return SlotTagger.from_pretrained(folder, backend=backend, cache_dir=cache_dir)
     from models.reply.inference import ReplyGenerator
     return ReplyGenerator.from_pretrained(folder, backend=backend, cache_dir=cache_dir)
 
@@ -66,6 +70,8 @@ def raw_outputs(stage: str, model: Any) -> list[np.ndarray]:
     if stage == "intent":
         dom, intent, _ = model.logits(PROBES, [[] for _ in PROBES])
         return [dom, intent]
+    if stage == "slots":
+        return model.logits(PROBES, [[] for _ in PROBES])
     from models.reply.modeling import decode_step, encode_source
     ids, attention = model._sources([[t] for t in PROBES])
     logits, state = encode_source(model.decoder, ids, attention)
@@ -99,6 +105,27 @@ def dev_metric(stage: str, model: Any, cfg: Mapping[str, Any]) -> tuple[str, flo
             pred = model.predict(texts, featurize(texts), mode=mode)
             accs.append(score(dev[name], [p.label for p in pred])["accuracy"])
         return "intent accuracy SMP2017 / SMP2019 (mean)", round(float(np.mean(accs)), 2)
+    if stage == "slots":
+        from omegaconf import OmegaConf
+
+        from models.lexicon.features import featurizer_from_config
+        from models.slots.data import locate
+        from models.slots.scoring import span_scores
+        from pipeline.config import load_config
+        from pipeline.evaluate.slots import read_records
+
+        folder = root / "outputs/slots/dev"
+        if not all((folder / f"{n}.jsonl").is_file() for n in ("smp2019", "crosswoz")):
+            return "slot F1 ×100, tagger alone (outputs/slots/dev not written)", None
+        featurize, _ = featurizer_from_config(OmegaConf.to_container(load_config("train/slots", []), resolve=True))
+        f1s = []
+        for name in ("smp2019", "crosswoz"):
+            records = read_records(folder / f"{name}.jsonl")
+            texts = [r["text"] for r in records]
+            pred = model.predict(texts, featurize(texts))
+            f1s.append(span_scores([locate(r["text"], r["slots"]) for r in records],
+                                   [{(s.start, s.end) for s in p} for p in pred])["f1"])
+        return "slot F1 ×100, tagger alone, SMP2019 / CrossWOZ (mean)", round(50 * sum(f1s), 2)
     if stage == "reply":
         from models.reply.data import dev_pairs
         from models.reply.decoding import DecodingConfig

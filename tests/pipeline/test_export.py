@@ -28,7 +28,14 @@ def test_export_of_the_generator_writes_the_decoder_step_and_head(tiny_reply_dir
 
 
 def test_export_errors_are_one_line(tmp_path, capsys):  # noqa: ANN001
-    assert main(["export", "slots"]) == 2
-    assert "stage must be one of splitter, segmenter, intent, reply" in capsys.readouterr().err
+    assert main(["export", "lexicons"]) == 2
+    assert "stage must be one of splitter, segmenter, slots, intent, reply" in capsys.readouterr().err
     assert main(["export", "intent", "--checkpoint", str(tmp_path / "missing")]) == 2
     assert "checkpoint folder not found" in capsys.readouterr().err
+
+
+def test_export_of_the_slot_tagger_agrees_with_torch(tmp_path, capsys):  # noqa: ANN001
+    code = main(["export", "slots", "--no-dev-metric", f"paths.cache={tmp_path}"])
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and metrics["onnx_max_abs_diff"] < 1e-3
+    assert [p.rsplit("/", 1)[1] for p in metrics["onnx-int8_files"]] == ["slots.int8.onnx"]
