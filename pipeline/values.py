@@ -108,7 +108,8 @@ def find_times(text: str, reference: datetime) -> list[ValueSpan]:
 
 
 def find_quantities(text: str) -> list[ValueSpan]:
-    """Temperatures, percentages and numbers written with digits or as multi-character numerals."""
+    """Temperatures and percentages (digits or Chinese numerals), and numbers written with digits; a Chinese
+    numeral on its own is resolved only inside a tagger span (``resolve``), since 一 in 一首 is no quantity."""
     out: list[ValueSpan] = []
     for m in _TEMPERATURE.finditer(text):
         value = _number((m.group(1) or "") + m.group(2))

@@ -95,6 +95,13 @@ class HeadLRTrainer(Trainer):
         return self.optimizer
 
 
+def write_loss_curve(folder: Path, history: Sequence[Mapping[str, Any]],
+                     keys: Sequence[str] = ("step", "loss", "eval_loss")) -> None:
+    """``loss_curve.json`` for a model card: the ``keys`` of each logged record that has more than the step."""
+    curve = [{k: r[k] for k in keys if k in r} for r in history]
+    (Path(folder) / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
+
+
 def precision_flags(cpu_bf16: bool = False) -> dict[str, bool]:
     """bf16 where the GPU supports it, else fp16 on GPU; on CPU fp32, or bf16 autocast when ``cpu_bf16`` is
     set and the CPU has native bf16 (about 1.3x faster training for the small models, same dev scores)."""

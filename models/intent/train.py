@@ -22,7 +22,7 @@ import numpy as np
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune, check_options, finetune_kwargs, unused_ids
-from models.common.training import ListDataset, run_training, set_seed
+from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
 from models.intent.augment import drop_tags, swap_entities
 from models.intent.calibration import fit_temperature
@@ -267,8 +267,7 @@ def save_checkpoint(model: Any, tokenizer: Any, history: Sequence[Mapping[str, A
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder, delta_base=delta_base)
     tokenizer.save_pretrained(str(folder))
-    curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in history]
-    (folder / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
+    write_loss_curve(folder, history)
 
 
 def head_accuracy(eval_pred: Any) -> dict[str, float]:

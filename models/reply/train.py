@@ -27,7 +27,7 @@ from tqdm import tqdm
 from transformers import BertConfig
 
 from models.common.errors import TrainConfigError
-from models.common.training import ListDataset, run_training, set_seed
+from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
 from models.reply.data import (
     SOURCES,
@@ -152,8 +152,7 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     tokenizer.save_pretrained(str(output_dir))
     save_limits(output_dir, limits)
     history = trainer.state.log_history
-    curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in history]
-    (output_dir / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
+    write_loss_curve(output_dir, history)
 
     result = {"steps": trainer.state.global_step, "parameters": sum(p.numel() for p in model.parameters()),
               "train_runtime_s": round(float(train_runtime), 1), "wall_s": round(time.time() - t0, 1), **stats,

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from models.charmap import fold_words
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune, finetune_kwargs
-from models.common.training import ListDataset, run_training, set_seed
+from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
 from models.segmenter.corpus import (
     COARSE_RULES,
@@ -177,8 +177,7 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
         "wall_s": round(time.time() - t0, 1), **stats,
     }
     (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
-    curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in trainer.state.log_history]
-    (output_dir / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
+    write_loss_curve(output_dir, trainer.state.log_history)
     from models.segmenter.model_card import write_model_card
 
     write_model_card(output_dir, cfg, result)

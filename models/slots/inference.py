@@ -147,14 +147,19 @@ class SlotTagger:
                                  lambda path: export_slots(model, path), name="slots")
         return cls(model, CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0, onnx=runner, **kwargs)
 
+    def _encode(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None
+                ) -> list[dict]:
+        """Model inputs; without gazetteer tags (or without fusion) every character is "no slot"."""
+        if char_slots is None or not self.model.fusion:
+            char_slots = [[] for _ in texts]
+        return [encode(t, s, self.char_ids, self.vocab, self.max_chars, bigram_buckets=self.head.bigram_buckets)
+                for t, s in zip(texts, char_slots, strict=True)]
+
     @torch.inference_mode()
     def logits(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None = None
                ) -> list[np.ndarray]:
         """Per text, the (n x tags) tag logits of its first ``max_chars`` characters."""
-        if char_slots is None or not self.model.fusion:
-            char_slots = [[] for _ in texts]
-        items = [encode(t, s, self.char_ids, self.vocab, self.max_chars, bigram_buckets=self.head.bigram_buckets)
-                 for t, s in zip(texts, char_slots, strict=True)]
+        items = self._encode(texts, char_slots)
         out: list[np.ndarray] = [np.zeros((0, len(self.tags)), np.float32)] * len(items)
         for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
             batch = collate([items[i] for i in idx], self.pad_id)
@@ -172,10 +177,7 @@ class SlotTagger:
     def classify(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None = None
                  ) -> tuple[list[str | None], list[str | None]]:
         """The joint model's argmax domain and ``domain/intent`` per text (None where it has no such head)."""
-        if char_slots is None or not self.model.fusion:
-            char_slots = [[] for _ in texts]
-        items = [encode(t, s, self.char_ids, self.vocab, self.max_chars, bigram_buckets=self.head.bigram_buckets)
-                 for t, s in zip(texts, char_slots, strict=True)]
+        items = self._encode(texts, char_slots)
         domains: list[str | None] = [None] * len(items)
         intents: list[str | None] = [None] * len(items)
         for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):

@@ -17,7 +17,7 @@ from typing import Any
 
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
-from models.common.training import ListDataset, run_training, set_seed
+from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
 from models.intent.features import SlotTagVocab
 from models.lexicon.features import CharTags, Featurizer, featurizer_from_config
@@ -151,8 +151,7 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, pool: Mapping[str, Sequ
     model.save(output_dir)
     tokenizer.save_pretrained(str(output_dir))
     history = trainer.state.log_history
-    curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in history]
-    (output_dir / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
+    write_loss_curve(output_dir, history)
     tagger = SlotTagger.from_pretrained(output_dir)   # score what was saved: fp16 weights
     runtime = next((r["train_runtime"] for r in reversed(history) if "train_runtime" in r), None)
     result = {"dev": dev_scores(tagger, dev, dev_tags), "train_examples": {k: len(v) for k, v in train_groups.items()},

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from models.common.bigrams import BigramVocab
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune, finetune_kwargs
-from models.common.training import ListDataset, run_training, set_seed
+from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
 from models.splitter.features import CharIds, boundary_labels, collate, encode_example
 from models.splitter.inference import BoundaryTagger, Splitter
@@ -144,8 +144,7 @@ def train_model(cfg: Mapping[str, Any], train_examples: Sequence[Example], eval_
     tokenizer.save_pretrained(str(output_dir))
     if vocab is not None:
         vocab.save(output_dir)
-    curve = [{k: r[k] for k in ("step", "loss", "eval_loss") if k in r} for r in trainer.state.log_history]
-    (output_dir / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
+    write_loss_curve(output_dir, trainer.state.log_history)
     stats = {"layers": model.encoder_config.num_hidden_layers, "parameters": params.get("total", params),
              "train_examples": len(train_items), "train_chars": int(sum(len(x["input_ids"]) - 2 for x in train_items)),
              "steps": trainer.state.global_step, "eval_loss": metrics.get("eval_loss"),
