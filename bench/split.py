@@ -1,10 +1,16 @@
-"""Sentence splitting of unpunctuated text: ``splitter=punct`` vs the teachers, their ensemble and the student.
+"""Sentence splitting of unpunctuated text: rules, the boundary models alone, and the joint decoder's ablations.
 
 All systems split the same dev records in the same run (``duihua eval split`` scoring, fractions in [0, 1]):
 
 * requests — 1–4 held-out SMP requests joined (SMP2017 ``develop.jsonl`` + 15 % of SMP2019 by text);
 * dialogue — every held-out CrossWOZ turn with two or more sentences (cut at 。！？);
-* mixed    — the training mix of requests, dialogue turns, chat utterances and news sentences.
+* mixed    — the training mix of requests, dialogue turns, chat utterances and news sentences;
+* lone     — every held-out SMP request alone: "wrong cut" is the share that comes out in pieces.
+
+Systems: ``splitter=punct``; the teachers, their ensemble and the student (boundary probability ≥ threshold);
+the joint decoder (``splitter=joint``, ``models/splitter/joint.py``) over the student with three kinds of piece
+evidence: the intent model's confidence alone, the request scorer alone (the shipped ``splitter=joint``), and
+both. Weights are ``conf/splitter/joint.yaml``'s (``--intent-weight`` for the intent evidence).
 
 The dev files are the ones ``duihua train splitter[-distill]`` writes (``outputs/splitter/dev``); they are
 rebuilt from ``../shared/data`` with the training config when missing. Speed is characters per second over
@@ -12,7 +18,8 @@ the requests set, batched (the stage's way of running), median of ``--repeats`` 
 F1 ÷ ensemble F1, student speed ÷ ensemble speed) are what to quote, since the machines are shared and noisy.
 The student also runs under every runtime (bf16 autocast, ONNX fp32, ONNX int8).
 
-    python bench/split.py [--student checkpoints/splitter] [--teachers outputs/splitter/teachers] [--repeats 3]
+    python bench/split.py [--student checkpoints/splitter] [--scorer checkpoints/request_scorer]
+                          [--teachers outputs/splitter/teachers] [--repeats 3] [--skip-runtimes]
 
 Prints a table, then one JSON line.
 """
@@ -28,8 +35,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from models.splitter.inference import Splitter, SplitterEnsemble
-from models.splitter.scoring import gold_boundaries, score
+from models.splitter.inference import BoundaryTagger, Splitter, SplitterEnsemble
+from models.splitter.joint import JointDecoder, JointSettings, PieceScore, intent_confidence
+from models.splitter.scorer import RequestScorer
+from models.splitter.scoring import score_cuts
 from models.splitter.spans import punct_cuts
 from models.splitter.train import dev_sets, load_groups, write_dev_sets
 from pipeline.config import ROOT, load_config
@@ -38,22 +47,48 @@ from pipeline.report import print_report
 
 Cuts = Callable[[list[str]], list[list[int]]]
 SETS = ("requests", "dialogue", "mixed")
+ALL_SETS = (*SETS, "lone")
 
 
 def load_dev(folder: Path) -> dict[str, list[list[str]]]:
-    if not all((folder / f"{name}.jsonl").is_file() for name in SETS):
+    if not all((folder / f"{name}.jsonl").is_file() for name in ALL_SETS):
         from omegaconf import OmegaConf
 
         data = OmegaConf.to_container(load_config("train/splitter", []), resolve=True)["data"]
         logging.warning("dev files missing in %s: rebuilding them from %s", folder, data["dir"])
         write_dev_sets(dev_sets(load_groups(data)[1], data), folder)
-    return {name: read_records(folder / f"{name}.jsonl") for name in SETS}
+    return {name: read_records(folder / f"{name}.jsonl") for name in ALL_SETS}
 
 
-def evaluate(cuts: Cuts, records: Sequence[list[str]]) -> dict[str, float]:
-    texts = ["".join(r) for r in records]
-    pred = [{c for c in cs if c < len(t)} for cs, t in zip(cuts(texts), texts, strict=True)]
-    return score([gold_boundaries(r) for r in records], pred)
+def joint_settings() -> tuple[JointSettings, float]:
+    """The shipped ``splitter=joint`` search settings and scorer weight."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.to_container(load_config("pipeline", ["splitter=joint"]).splitter, resolve=True)
+    return (JointSettings(candidate_min=node["candidate_min"], max_span=node["max_span"],
+                          boundary_weight=node["boundary_weight"], cut_bias=node["cut_bias"]),
+            float(node["scorer_weight"]))
+
+
+def intent_evidence() -> PieceScore:
+    """The shipped intent model's confidence, fed the gazetteer's tags as in the pipeline."""
+    from models.intent.inference import IntentClassifier
+    from models.lexicon.features import gazetteer_featurizer, selected_dirs
+    from models.lexicon.gazetteer import load_gazetteer
+
+    cfg = load_config("pipeline", [])
+    gazetteer = load_gazetteer(selected_dirs(dict(cfg.lexicons.domains)), str(ROOT / "outputs" / "cache"))
+    return intent_confidence(IntentClassifier.from_pretrained(ROOT / "checkpoints" / "intent"),
+                             gazetteer_featurizer(gazetteer))
+
+
+def joint_systems(student: BoundaryTagger, scorer: RequestScorer, intent_weight: float) -> dict[str, Cuts]:
+    settings, scorer_weight = joint_settings()
+    intent = intent_evidence()
+    variants = {"joint: intent confidence": [(intent, intent_weight)],
+                "joint: request scorer (splitter=joint)": [(scorer.log_probabilities, scorer_weight)],
+                "joint: scorer + intent": [(scorer.log_probabilities, scorer_weight), (intent, intent_weight)]}
+    return {name: JointDecoder(student, evidence, settings).cuts for name, evidence in variants.items()}
 
 
 def speed(cuts: Cuts, texts: list[str], repeats: int) -> float:
@@ -69,6 +104,8 @@ def speed(cuts: Cuts, texts: list[str], repeats: int) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--student", type=Path, default=ROOT / "checkpoints" / "splitter")
+    parser.add_argument("--scorer", type=Path, default=ROOT / "checkpoints" / "request_scorer")
+    parser.add_argument("--intent-weight", type=float, default=1.0)
     parser.add_argument("--teachers", type=Path, default=ROOT / "outputs" / "splitter" / "teachers")
     parser.add_argument("--dev-dir", type=Path, default=ROOT / "outputs" / "splitter" / "dev")
     parser.add_argument("--repeats", type=int, default=3)
@@ -86,27 +123,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems["ensemble"] = SplitterEnsemble(teachers).cuts
     student = Splitter.from_pretrained(args.student, precision="fp32")
     systems["student"] = student.cuts
+    scorer = RequestScorer.from_pretrained(args.scorer)
+    systems.update(joint_systems(student, scorer, args.intent_weight))
+    cache = tempfile.TemporaryDirectory()
     if not args.skip_runtimes:
         systems["student bf16"] = Splitter.from_pretrained(args.student, precision="auto").cuts
-        with tempfile.TemporaryDirectory() as cache:
-            for backend in ("onnx", "onnx-int8"):
-                systems[f"student {backend}"] = Splitter.from_pretrained(args.student, backend=backend,
-                                                                         cache_dir=cache).cuts
+        for backend in ("onnx", "onnx-int8"):
+            systems[f"student {backend}"] = Splitter.from_pretrained(args.student, backend=backend,
+                                                                     cache_dir=cache.name).cuts
+        settings, weight = joint_settings()
+        int8 = RequestScorer.from_pretrained(args.scorer, backend="onnx-int8", cache_dir=cache.name)
+        systems["joint onnx-int8"] = JointDecoder(
+            Splitter.from_pretrained(args.student, backend="onnx-int8", cache_dir=cache.name),
+            [(int8.log_probabilities, weight)], settings).cuts
 
     rows, results = [], {}
     for name, cuts in systems.items():
-        scores = {s: evaluate(cuts, dev[s]) for s in SETS}
+        scores = {s: score_cuts(cuts, dev[s]) for s in ALL_SETS}
         rate = speed(cuts, texts, args.repeats)
-        results[name] = {**{s: scores[s]["f1"] for s in SETS}, "chars_per_s": round(rate)}
+        wrong = round(1 - scores["lone"]["exact"], 4)
+        results[name] = {**{s: scores[s]["f1"] for s in SETS}, "lone_wrong_cut": wrong,
+                         "requests_exact": scores["requests"]["exact"], "chars_per_s": round(rate)}
         rows.append((name, *(f"{scores[s]['precision']:.4f} / {scores[s]['recall']:.4f} / {scores[s]['f1']:.4f}"
-                             for s in SETS), f"{scores['requests']['exact']:.4f}", f"{rate:,.0f}"))
+                             for s in SETS), f"{wrong:.2%}", f"{scores['requests']['exact']:.4f}", f"{rate:,.0f}"))
+    cache.cleanup()
     metrics: dict[str, object] = {"bench": "split", "systems": results,
-                                  "records": {s: len(dev[s]) for s in SETS}}
+                                  "records": {s: len(dev[s]) for s in ALL_SETS}}
     if "ensemble" in results:
         ens, stu = results["ensemble"], results["student"]
         metrics["student_vs_ensemble_f1"] = {s: round(stu[s] / ens[s], 4) if ens[s] else None for s in SETS}
         metrics["student_speedup_vs_ensemble"] = round(stu["chars_per_s"] / ens["chars_per_s"], 2)
-    print_report(("system", *(f"{s} P / R / F1" for s in SETS), "requests exact", "chars/s"), rows, metrics)
+    joint = results["joint: request scorer (splitter=joint)"]
+    metrics["joint_vs_student"] = {s: round(joint[s] - results["student"][s], 4) for s in SETS}
+    print_report(("system", *(f"{s} P / R / F1" for s in SETS), "lone wrong cut", "requests exact", "chars/s"),
+                 rows, metrics)
     (ROOT / "outputs").mkdir(exist_ok=True)
     (ROOT / "outputs" / "bench_split.json").write_text(json.dumps(metrics, indent=1))
     return 0

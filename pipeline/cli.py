@@ -24,6 +24,7 @@ TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train",
                              "segmenter": "models.segmenter.train:train",
                              "splitter": "models.splitter.train:train",
                              "splitter-distill": "models.splitter.distill:distill",
+                             "request-scorer": "models.splitter.scorer_train:train",
                              "intent": "models.intent.train:train_from_config",
                              "intent-distill": "models.intent.distill:distill_from_config",
                              "slots": "models.slots.train:train_from_config",
@@ -39,7 +40,8 @@ CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.che
                      "intent": lambda d: ["intent=slot_attention", f"intent.checkpoint={d}"],
                      "slots": lambda d: ["slots=fused", f"slots.checkpoint={d}"],
                      "reply": lambda d: ["reply=generative", f"reply.checkpoint={d}"]}
-KNOWN_STAGES = ("pretrain", "splitter", "splitter-distill", "segmenter", "slots", "intent", "intent-distill", "reply")
+KNOWN_STAGES = ("pretrain", "splitter", "splitter-distill", "request-scorer", "segmenter",
+                "slots", "intent", "intent-distill", "reply")
 STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
 log = logging.getLogger("duihua")
 

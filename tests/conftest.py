@@ -91,6 +91,18 @@ def tiny_splitter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_request_scorer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained, tiny request scorer in the shipped format (for ``splitter=joint`` wiring tests)."""
+    from models.splitter.scorer import RequestScorerModel, ScorerHeadConfig
+
+    tokenizer, _, encoder = _tiny_parts()
+    out = tmp_path_factory.mktemp("request_scorer")
+    RequestScorerModel(encoder, ScorerHeadConfig(mlp_dim=16)).save(out)
+    tokenizer.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_intent_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained, tiny intent checkpoint in the shipped format (for wiring tests, not for quality): domains
     with and without intents, and the mini lexicons' slot types."""

@@ -87,11 +87,18 @@ class BoundaryTagger:
             pieces += [(ti, a, b) for a, b in zip(starts, [*bounds, len(text)], strict=True) if b > a]
         views = [splitter_view(texts[ti][a:b]) for ti, a, b in pieces]
         probs = self.long_probabilities([chars for chars, _ in views])
-        for (ti, a, _), (_, spans), p in zip(pieces, views, probs, strict=True):
-            for i in range(len(spans) - 1):
-                if p[i] >= self.threshold:
-                    result[ti].append(extend_over_closing(texts[ti], a + spans[i][1], a + spans[i + 1][0]))
+        texts_of = [texts[ti][a:b] for ti, a, b in pieces]
+        for (ti, a, _), (_, spans), gaps in zip(pieces, views, self.choose(texts_of, views, probs), strict=True):
+            for i in gaps:
+                result[ti].append(extend_over_closing(texts[ti], a + spans[i][1], a + spans[i + 1][0]))
         return [sorted(set(r)) for r in result]
+
+    def choose(self, texts: Sequence[str], views: Sequence[tuple[list[str], list[tuple[int, int]]]],
+               probs: Sequence[Sequence[float]]) -> list[list[int]]:
+        """Per unpunctuated piece, the model characters after which a sentence ends: here every gap whose
+        boundary probability reaches ``threshold``; the joint decoder (``joint.py``) searches instead."""
+        return [[i for i in range(len(spans) - 1) if p[i] >= self.threshold]
+                for (_, spans), p in zip(views, probs, strict=True)]
 
     def split(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Sentence spans ``(start, end)`` per text; trimmed, content-free fragments dropped."""

@@ -10,7 +10,8 @@ from models.common.cards import relative_path
 
 DEV_NAMES = {"requests": "requests: 1–4 SMP dev requests joined",
              "dialogue": "dialogue: multi-sentence CrossWOZ dev turns",
-             "mixed": "mixed: all four sources, training mix"}
+             "mixed": "mixed: all four sources, training mix",
+             "lone": "lone: every SMP dev request alone (exact = left whole)"}
 
 
 def dev_table(dev: Mapping[str, Mapping[str, Any]]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def gold_boundaries(sentences: Sequence[str]) -> set[int]:
@@ -25,3 +25,11 @@ def score(gold: Sequence[set[int]], pred: Sequence[set[int]]) -> dict[str, float
     exact = sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold) if gold else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
             "exact": round(exact, 4), "gold_boundaries": n_gold, "predicted_boundaries": n_pred}
+
+
+def score_cuts(cuts: Callable[[list[str]], list[list[int]]], records: Sequence[Sequence[str]]
+               ) -> dict[str, float | int]:
+    """Score a cut function (texts -> sentence-end offsets) on records of unpunctuated sentences."""
+    texts = ["".join(r) for r in records]
+    pred = [{c for c in cs if c < len(t)} for cs, t in zip(cuts(texts), texts, strict=True)]
+    return score([gold_boundaries(r) for r in records], pred)

@@ -44,6 +44,7 @@ _SENTENCE_END = re.compile(rf"(?<=[。！？!?])(?![。！？!?{_CLOSE}])|(?<=[�
 class Group:
     id: str
     blocks: list[list[str]]
+    label: str = ""   # the request's domain where the source has one (same-domain runs draw on it)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -66,11 +67,12 @@ def requests(data: Path) -> Iterator[tuple[Group, bool | None]]:
     for path, forced in ((SMP2017[0], None), (SMP2017[1], True)):
         for line in (data / path).read_text(encoding="utf-8").splitlines():
             if line.strip():
-                text = json.loads(line)["query"].strip()
-                yield Group(f"smp2017:{text}", [[text]]), forced
+                rec = json.loads(line)
+                text = rec["query"].strip()
+                yield Group(f"smp2017:{text}", [[text]], str(rec.get("label", ""))), forced
     for rec in json.loads((data / SMP2019).read_text(encoding="utf-8")):
         text = rec["text"].strip()
-        yield Group(f"smp2019:{text}", [[text]]), None
+        yield Group(f"smp2019:{text}", [[text]], str(rec.get("domain", ""))), None
 
 
 def dialogue(data: Path) -> Iterator[tuple[Group, bool | None]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from models.splitter.sources import Group
 
@@ -45,8 +46,24 @@ def _weighted(rng: random.Random, weights: Mapping[int, float]) -> int:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def requests_example(groups: Sequence[Group], rng: random.Random, counts: Mapping[int, float]) -> list[str]:
-    return [rng.choice(groups).blocks[0][0] for _ in range(_weighted(rng, counts))]
+_BY_LABEL: dict[int, dict[str, list[Group]]] = {}
+
+
+def requests_example(groups: Sequence[Group], rng: random.Random, counts: Mapping[int, float],
+                     same_label_p: float = 0.0) -> list[str]:
+    """1..k requests; with probability ``same_label_p`` all from the first one's domain (weather after
+    weather is the hardest join: no change of topic marks the boundary)."""
+    k = _weighted(rng, counts)
+    first = rng.choice(groups)
+    pool: Sequence[Group] = groups
+    if first.label and rng.random() < same_label_p:
+        by_label = _BY_LABEL.get(id(groups))
+        if by_label is None:
+            by_label = _BY_LABEL[id(groups)] = {}
+            for g in groups:
+                by_label.setdefault(g.label, []).append(g)
+        pool = by_label[first.label]
+    return [first.blocks[0][0], *(rng.choice(pool).blocks[0][0] for _ in range(k - 1))]
 
 
 def consecutive_blocks(groups: Sequence[Group], rng: random.Random, counts: Mapping[int, float]) -> list[str]:
@@ -81,18 +98,43 @@ MAKERS = {"requests": requests_example, "dialogue": consecutive_blocks, "turns":
 GROUPS_OF = {"turns": "dialogue"}  # mix entries that draw on another source's groups
 
 
-def add_connectives(example: list[str], rng: random.Random, connectives: Sequence[str], p: float) -> list[str]:
-    """Spoken run-on requests are often chained with a connective (…稻香 | 顺便把空调调到二十六度); the SMP
-    requests were typed one at a time and never start with one. Prefix each non-first request with
-    probability ``p``; the boundary stays before the connective."""
-    return [s if i == 0 or not connectives or rng.random() >= p else rng.choice(connectives) + s
-            for i, s in enumerate(example)]
+@dataclass(frozen=True)
+class SpeechNoise:
+    """What spoken run-on requests have and typed SMP queries do not (all probabilities per request):
+
+    * a connective before a non-first request (…稻香 | 顺便把空调调到二十六度);
+    * a filler or hedge before any request (嗯 | 那个 | 帮我 …): 嗯 at the start of a request, not the end
+      of the previous one;
+    * a restart: the request's first characters said twice (我想听我想听稻香).
+
+    Every boundary stays before the added words: they belong to the request they introduce.
+    """
+
+    connectives: Sequence[str] = ()
+    connective_p: float = 0.0
+    fillers: Sequence[str] = field(default=())
+    filler_p: float = 0.0
+    restart_p: float = 0.0
+    same_label_p: float = 0.0   # requests source: share of runs drawn from one domain
+
+    def apply(self, example: list[str], rng: random.Random) -> list[str]:
+        out = []
+        for i, s in enumerate(example):
+            if self.restart_p and len(s) >= 4 and rng.random() < self.restart_p:
+                s = s[:rng.randint(1, min(4, len(s) - 2))] + s
+            if i and self.connectives and rng.random() < self.connective_p:
+                s = rng.choice(self.connectives) + s
+            if self.fillers and rng.random() < self.filler_p:
+                s = rng.choice(self.fillers) + s
+            out.append(s)
+        return out
 
 
 def synthesize(groups: Mapping[str, Sequence[Group]], mix: Mapping[str, float],
                counts: Mapping[str, Mapping[int, float]], n: int, seed: int, max_chars: int,
-               connectives: Sequence[str] = (), connective_p: float = 0.0) -> list[Example]:
-    """``n`` examples drawn by ``mix`` (source -> weight) with per-source sentence/block counts."""
+               noise: SpeechNoise | None = None) -> list[Example]:
+    """``n`` examples drawn by ``mix`` (source -> weight) with per-source sentence/block counts; ``noise``
+    (spoken connectives, fillers, restarts) applies to the ``requests`` source only."""
     rng = random.Random(seed)
     sources = [s for s, w in mix.items() if w and groups.get(GROUPS_OF.get(s, s))]
     weights = [mix[s] for s in sources]
@@ -100,9 +142,13 @@ def synthesize(groups: Mapping[str, Sequence[Group]], mix: Mapping[str, float],
     while len(out) < n:
         source = rng.choices(sources, weights=weights)[0]
         pool = groups[GROUPS_OF.get(source, source)]
-        sentences = MAKERS[source](pool, rng, counts.get(source, {1: 1.0}))
+        source_counts = counts.get(source, {1: 1.0})
         if source == "requests":
-            sentences = add_connectives(sentences, rng, connectives, connective_p)
+            sentences = requests_example(pool, rng, source_counts, noise.same_label_p if noise else 0.0)
+            if noise is not None:
+                sentences = noise.apply(sentences, rng)
+        else:
+            sentences = MAKERS[source](pool, rng, source_counts)
         example = clean(sentences, max_chars)
         if example:
             out.append(example)

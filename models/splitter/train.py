@@ -11,7 +11,9 @@ or student, is scored on the same records):
 
 * ``requests``: 1–4 SMP dev requests joined (SMP2017 ``develop.jsonl`` plus 10 % of SMP2019 texts);
 * ``dialogue``: every dev CrossWOZ turn that holds at least two sentences;
-* ``mixed``: the training mix of all four sources.
+* ``mixed``: the training mix of all four sources;
+* ``lone``: every dev request on its own (any cut is wrong: precision is 0 by construction, ``exact`` is the
+  share left whole).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from models.splitter.inference import BoundaryTagger, Splitter
 from models.splitter.modeling import HeadConfig, build_model
 from models.splitter.scoring import gold_boundaries, score
 from models.splitter.sources import Group, load_sources, missing_files
-from models.splitter.synth import MAKERS, Example, multi_sentence_blocks, synthesize
+from models.splitter.synth import MAKERS, Example, SpeechNoise, clean, multi_sentence_blocks, synthesize
 
 log = logging.getLogger(__name__)
 DEV_SEED = 20261122  # fixed: every model is scored on the same dev records
@@ -77,6 +79,7 @@ def dev_sets(dev_groups: Mapping[str, list[Group]], data: Mapping[str, Any]) -> 
         "requests": synthesize(dev_groups, {"requests": 1}, c, n, DEV_SEED, max_chars),
         "dialogue": multi_sentence_blocks(dev_groups["dialogue"], max_chars),
         "mixed": synthesize(dev_groups, dict(data["mix"]), c, n, DEV_SEED + 1, max_chars),
+        "lone": [ex for g in dev_groups["requests"] if (ex := clean(g.blocks[0][:1], max_chars))],
     }
 
 
@@ -163,8 +166,16 @@ def prepare(cfg: Mapping[str, Any]) -> tuple[dict[str, list[Group]], dict[str, l
 def sample(cfg: Mapping[str, Any], groups: Mapping[str, list[Group]], n: int, seed: int) -> list[Example]:
     """``n`` synthetic training joins in the configured mix."""
     data = cfg["data"]
-    return synthesize(groups, dict(data["mix"]), counts(data), n, seed, data["max_chars"],
-                      list(data.get("connectives") or []), float(data.get("connective_p", 0.0)))
+    return synthesize(groups, dict(data["mix"]), counts(data), n, seed, data["max_chars"], speech_noise(data))
+
+
+def speech_noise(data: Mapping[str, Any]) -> SpeechNoise:
+    noise = dict(data.get("noise") or {})
+    return SpeechNoise(connectives=tuple(noise.get("connectives") or ()),
+                       connective_p=float(noise.get("connective_p", 0.0)),
+                       fillers=tuple(noise.get("fillers") or ()), filler_p=float(noise.get("filler_p", 0.0)),
+                       restart_p=float(noise.get("restart_p", 0.0)),
+                       same_label_p=float(noise.get("same_label_p", 0.0)))
 
 
 def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:

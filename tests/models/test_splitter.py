@@ -154,11 +154,28 @@ def test_an_ensemble_averages_its_members(tiny_splitter_dir):
         SplitterEnsemble([])
 
 
-def test_connectives_only_prefix_later_requests_and_keep_the_boundary_before_them():
-    from models.splitter.synth import add_connectives
+def test_speech_noise_prefixes_requests_and_keeps_every_boundary_before_the_added_words():
+    from models.splitter.synth import SpeechNoise
 
     rng = random.Random(0)
-    out = add_connectives(["明天天气怎么样", "把空调调到二十六度"], rng, ["顺便"], 1.0)
-    assert out == ["明天天气怎么样", "顺便把空调调到二十六度"]
-    assert add_connectives(["甲", "乙"], rng, [], 1.0) == ["甲", "乙"]
+    connect = SpeechNoise(connectives=["顺便"], connective_p=1.0)
+    out = connect.apply(["明天天气怎么样", "把空调调到二十六度"], rng)
+    assert out == ["明天天气怎么样", "顺便把空调调到二十六度"]   # never before the first request
     assert gold_boundaries(out) == {7}
+    assert SpeechNoise(connective_p=1.0).apply(["甲", "乙"], rng) == ["甲", "乙"]
+    filled = SpeechNoise(fillers=["嗯"], filler_p=1.0).apply(["打开qq", "播放稻香"], rng)
+    assert filled == ["嗯打开qq", "嗯播放稻香"]
+    restarted = SpeechNoise(restart_p=1.0).apply(["我想听稻香"], rng)[0]
+    assert restarted.endswith("我想听稻香") and restarted[:-5] == "我想听稻香"[:len(restarted) - 5]
+    assert 1 <= len(restarted) - 5 <= 3
+
+
+def test_same_domain_runs_draw_every_request_from_the_first_ones_domain():
+    from models.splitter.sources import Group
+    from models.splitter.synth import requests_example
+
+    groups = [Group(f"g{i}", [[f"{d}{i}"]], d) for i, d in enumerate(["天气", "音乐"] * 20)]
+    rng = random.Random(1)
+    for _ in range(20):
+        run = requests_example(groups, rng, {4: 1.0}, same_label_p=1.0)
+        assert len({r[:2] for r in run}) == 1

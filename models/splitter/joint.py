@@ -1,0 +1,128 @@
+"""Joint splitting: cut where the boundary model sees a gap *and* the pieces stand on their own as requests.
+
+The boundary tagger decides each gap from its two sides. Two requests that read on into each other
+(我想听周杰伦的稻香明天北京天气怎么样) fool it in both directions: the gap after 稻香 looks like the middle of a
+name, and a request's own inner gaps (怎么样 | 能不走高速) look like ends. The pieces a cut set leaves say more:
+"明天北京天气怎么样" is a request, "香明天北京天气" is not. So the decoder scores whole cut sets:
+
+    score(cuts) = Σ_cut [w_b · logit p_b(gap) + bias] + Σ_piece Σ_k w_k · log s_k(piece)
+
+where p_b is the boundary probability and each ``s_k`` is piece evidence: the request scorer's P(exactly one
+complete request) (``scorer.py``), or the intent model's confidence (``intent_confidence``). Gaps below
+``candidate_min`` are never cut, so a lone request with no doubtful gap costs nothing extra. The best cut set
+is a Viterbi search over the candidates in order, a piece spanning at most ``max_span`` of them: linear in
+the number of candidates, and all candidate pieces of a batch go through each piece model in one call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from models.splitter.inference import BoundaryTagger
+
+PieceScore = Callable[[Sequence[str]], list[float]]   # texts -> log evidence that each is one request
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class JointSettings:
+    candidate_min: float = 0.05    # gaps whose boundary probability is below this are never cut
+    max_span: int = 8              # a piece holds at most max_span - 1 rejected candidates
+    boundary_weight: float = 1.0   # w_b: weight of the boundary logit of each cut
+    cut_bias: float = 0.0          # added per cut: < 0 asks for more evidence before cutting
+
+
+def candidate_gaps(probs: Sequence[float], candidate_min: float) -> list[int]:
+    """Gaps ``i`` (a sentence would end after character ``i``) worth asking about; the last character is
+    the end of the piece, not a gap."""
+    return [i for i in range(len(probs) - 1) if probs[i] >= candidate_min]
+
+
+def segments(n_candidates: int, max_span: int) -> list[tuple[int, int]]:
+    """Node pairs ``(i, j)``, ``0 <= i < j <= n + 1``, ``j - i <= max_span``: node 0 is the start, node
+    ``n + 1`` the end, node ``k`` the ``k``-th candidate gap."""
+    last = n_candidates + 1
+    return [(i, j) for j in range(1, last + 1) for i in range(max(0, j - max_span), j)]
+
+
+def best_cuts(cut_scores: Sequence[float], piece_scores: Mapping[tuple[int, int], float], max_span: int
+              ) -> list[int]:
+    """Viterbi over nodes: the candidate indices (0-based) of the best-scoring cut set."""
+    n = len(cut_scores)
+    best = [0.0] + [-math.inf] * (n + 1)
+    back = [0] * (n + 2)
+    for j in range(1, n + 2):
+        gain = cut_scores[j - 1] if j <= n else 0.0
+        for i in range(max(0, j - max_span), j):
+            value = best[i] + piece_scores[(i, j)] + gain
+            if value > best[j]:
+                best[j], back[j] = value, i
+    chosen, j = [], back[n + 1]
+    while j > 0:
+        chosen.append(j - 1)
+        j = back[j]
+    return chosen[::-1]
+
+
+def boundary_logit(p: float) -> float:
+    p = min(max(p, _EPS), 1 - _EPS)
+    return math.log(p) - math.log1p(-p)
+
+
+class JointDecoder(BoundaryTagger):
+    """A boundary tagger's probabilities, decided jointly with piece evidence (module docstring)."""
+
+    def __init__(self, tagger: BoundaryTagger, evidence: Sequence[tuple[PieceScore, float]],
+                 settings: JointSettings = JointSettings()) -> None:
+        if settings.max_span < 1:
+            raise ValueError(f"max_span must be at least 1, got {settings.max_span}")
+        self.tagger, self.settings = tagger, settings
+        self.evidence = [(fn, w) for fn, w in evidence if w]
+        self.max_chars, self.margin = tagger.max_chars, tagger.margin
+        self.threshold, self.terminators = tagger.threshold, tagger.terminators
+
+    def probabilities(self, sequences: Sequence[Sequence[str]]) -> list[list[float]]:
+        return self.tagger.probabilities(sequences)
+
+    def choose(self, texts: Sequence[str], views: Sequence[tuple[list[str], list[tuple[int, int]]]],
+               probs: Sequence[Sequence[float]]) -> list[list[int]]:
+        s = self.settings
+        cands = [candidate_gaps(p, s.candidate_min) for p in probs]
+        asks: list[tuple[int, tuple[int, int]]] = []   # (piece, segment)
+        pieces: list[str] = []
+        for k, ((_, spans), gaps) in enumerate(zip(views, cands, strict=True)):
+            if not gaps:
+                continue
+            nodes = [-1, *gaps, len(spans) - 1]   # the last model character of each node's piece
+            for i, j in segments(len(gaps), s.max_span):
+                asks.append((k, (i, j)))
+                pieces.append(texts[k][spans[nodes[i] + 1][0]:spans[nodes[j]][1]])
+        totals = [0.0] * len(pieces)
+        for fn, weight in self.evidence:
+            for n, v in enumerate(fn(pieces) if pieces else []):
+                totals[n] += weight * v
+        per_piece: list[dict[tuple[int, int], float]] = [{} for _ in views]
+        for (k, seg), v in zip(asks, totals, strict=True):
+            per_piece[k][seg] = v
+        out = []
+        for p, gaps, seg_scores in zip(probs, cands, per_piece, strict=True):
+            if not gaps:
+                out.append([])
+                continue
+            cut_scores = [s.boundary_weight * boundary_logit(p[g]) + s.cut_bias for g in gaps]
+            out.append([gaps[c] for c in best_cuts(cut_scores, seg_scores, s.max_span)])
+        return out
+
+
+def intent_confidence(classifier: object, featurizer: Callable[[Sequence[str]], list] | None = None
+                      ) -> PieceScore:
+    """Piece evidence from an intent classifier (``models.intent.inference.IntentClassifier``): the log of
+    its calibrated top score, with the gazetteer's character tags when ``featurizer`` is given."""
+
+    def score(texts: Sequence[str]) -> list[float]:
+        tags = featurizer(texts) if featurizer is not None else None
+        return [math.log(max(r.score, _EPS)) for r in classifier.predict(texts, tags)]  # type: ignore[attr-defined]
+
+    return score

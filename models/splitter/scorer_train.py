@@ -1,0 +1,88 @@
+"""``duihua train request-scorer``: the joint decoder's piece model (``models/splitter/scorer.py``).
+
+Steps: the splitter's sources, dev split and synthetic joins (``conf/train/splitter.yaml``, composed into
+``conf/train/request-scorer.yaml``) -> pieces: every sentence as a positive, the pieces of wrong cuts as
+negatives (``pieces.py``) -> the lowest ``scorer.encoder_layers`` layers of the pre-trained encoder with a
+pooled classifier -> ``run_training`` (HF Trainer; resumes after a kill) -> accuracy and AUC on pieces of the
+splitter's own dev joins -> fp16 weights, tokenizer and model card in ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from models.common.char_ids import CharIds
+from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
+from models.encoder.modeling import load_encoder
+from models.splitter.pieces import Piece, training_pieces
+from models.splitter.scorer import RequestScorer, ScorerHeadConfig, build_scorer, collate, encode_piece
+from models.splitter.train import DEV_SEED, check_config, prepare, sample
+
+log = logging.getLogger(__name__)
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    order = scores.argsort(kind="mergesort")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):          # average ranks over ties
+        tied = scores == value
+        ranks[tied] = ranks[tied].mean()
+    pos = labels > 0.5
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)) if n_pos and n_neg else 0.0
+
+
+def piece_scores(scorer: RequestScorer, pieces: Sequence[Piece]) -> dict[str, float]:
+    labels = np.asarray([y for _, y in pieces])
+    logp = np.asarray(scorer.log_probabilities([t for t, _ in pieces]))
+    accuracy = float(((logp >= np.log(0.5)) == (labels > 0.5)).mean())
+    return {"pieces": len(pieces), "accuracy": round(accuracy, 4), "auc": round(auc(labels, logp), 4)}
+
+
+def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    check_config(cfg)
+    t0 = time.time()
+    set_seed(cfg["seed"])
+    data, spec = cfg["data"], cfg["scorer"]
+    train_groups, sets = prepare(cfg)
+    train_pieces = training_pieces(sample(cfg, train_groups, spec["examples"], cfg["seed"]), cfg["seed"],
+                                   spec["max_shift"])
+    dev = {name: training_pieces(sets[name], DEV_SEED, spec["max_shift"]) for name in ("requests", "mixed")}
+    encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
+    model = build_scorer(encoder, spec.get("encoder_layers"), ScorerHeadConfig(**spec["head"]))
+    del encoder
+    scorer = RequestScorer(model, CharIds.from_tokenizer(tokenizer))
+    encode = [encode_piece(t, scorer.char_ids, scorer.max_chars, y)
+              for t, y in tqdm(train_pieces, desc="encode pieces", unit="piece", disable=None, mininterval=2)]
+    evals = [encode_piece(t, scorer.char_ids, scorer.max_chars, y) for t, y in dev["mixed"][:data["eval_examples"]]]
+    log.warning("request scorer: %d training pieces (%.0f %% complete)", len(encode),
+                100 * sum(y for _, y in train_pieces) / max(len(train_pieces), 1))
+    trainer, metrics = run_training(model, ListDataset(encode), ListDataset(evals), collate, Path(cfg["work_dir"]),
+                                    cfg["trainer"], callbacks=callbacks)
+    output_dir = Path(cfg["output_dir"])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    trainer.model.save(output_dir)
+    tokenizer.save_pretrained(str(output_dir))
+    write_loss_curve(output_dir, trainer.state.log_history)
+    loaded = RequestScorer.from_pretrained(output_dir)
+    result = {"dev": {name: piece_scores(loaded, p) for name, p in dev.items()},
+              "train_pieces": len(encode), "steps": trainer.state.global_step,
+              "eval_loss": metrics.get("eval_loss"), "layers": model.encoder_config.num_hidden_layers,
+              "parameters": sum(p.numel() for p in model.parameters()), "wall_s": round(time.time() - t0, 1)}
+    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    from models.splitter.scorer_card import write_scorer_card
+
+    write_scorer_card(output_dir, cfg, result)
+    return {**{f"{k}_auc": v["auc"] for k, v in result["dev"].items()},
+            **{f"{k}_accuracy": v["accuracy"] for k, v in result["dev"].items()},
+            "steps": result["steps"], "wall_s": result["wall_s"]}
