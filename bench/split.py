@@ -35,8 +35,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from models.lexicon.features import selected_dirs
 from models.splitter.inference import BoundaryTagger, Splitter, SplitterEnsemble
-from models.splitter.joint import JointDecoder, JointSettings, PieceScore, intent_confidence
+from models.splitter.joint import JointDecoder, JointSettings, PieceScore, intent_evidence
 from models.splitter.scorer import RequestScorer
 from models.splitter.scoring import score_cuts
 from models.splitter.spans import punct_cuts
@@ -70,21 +71,16 @@ def joint_settings() -> tuple[JointSettings, float]:
             float(node["scorer_weight"]))
 
 
-def intent_evidence() -> PieceScore:
-    """The shipped intent model's confidence, fed the gazetteer's tags as in the pipeline."""
-    from models.intent.inference import IntentClassifier
-    from models.lexicon.features import gazetteer_featurizer, selected_dirs
-    from models.lexicon.gazetteer import load_gazetteer
-
+def shipped_intent_evidence() -> PieceScore:
+    """The shipped intent model's confidence, fed the default lexicons' tags as in the pipeline."""
     cfg = load_config("pipeline", [])
-    gazetteer = load_gazetteer(selected_dirs(dict(cfg.lexicons.domains)), str(ROOT / "outputs" / "cache"))
-    return intent_confidence(IntentClassifier.from_pretrained(ROOT / "checkpoints" / "intent"),
-                             gazetteer_featurizer(gazetteer))
+    return intent_evidence(ROOT / "checkpoints" / "intent", selected_dirs(dict(cfg.lexicons.domains)),
+                           str(ROOT / "outputs" / "cache"))
 
 
 def joint_systems(student: BoundaryTagger, scorer: RequestScorer, intent_weight: float) -> dict[str, Cuts]:
     settings, scorer_weight = joint_settings()
-    intent = intent_evidence()
+    intent = shipped_intent_evidence()
     variants = {"joint: intent confidence": [(intent, intent_weight)],
                 "joint: request scorer (splitter=joint)": [(scorer.log_probabilities, scorer_weight)],
                 "joint: scorer + intent": [(scorer.log_probabilities, scorer_weight), (intent, intent_weight)]}

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from models.lexicon.features import selected_dirs
 from models.splitter.inference import BoundaryTagger, Splitter
-from models.splitter.joint import JointDecoder, JointSettings
+from models.splitter.joint import JointDecoder, JointSettings, intent_evidence
 from models.splitter.scorer import RequestScorer
 from models.splitter.scoring import score_cuts
 from models.splitter.synth import synthesize
@@ -61,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--student", type=Path, default=ROOT / "checkpoints" / "splitter")
     parser.add_argument("--scorer", type=Path, default=ROOT / "checkpoints" / "request_scorer")
     parser.add_argument("--examples", type=int, default=1000)
+    parser.add_argument("--intent", action="store_true", help="also grid the intent confidence's weight")
     args = parser.parse_args(argv)
     data = OmegaConf.to_container(load_config("train/splitter", []), resolve=True)["data"]
     dev_groups = load_groups(data)[1]
@@ -69,22 +71,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mixed": synthesize(dev_groups, dict(data["mix"]), c, args.examples, DEV_SEED + 8, data["max_chars"])}
     tagger = Memo(Splitter.from_pretrained(args.student, precision="fp32"))
     scorer = memo_scores(RequestScorer.from_pretrained(args.scorer).log_probabilities)
+    lexicons = selected_dirs(dict(load_config("pipeline", []).lexicons.domains))
+    intent = (memo_scores(intent_evidence(ROOT / "checkpoints" / "intent", lexicons, str(ROOT / "outputs" / "cache")))
+              if args.intent else None)
     rows = []
-    grid = itertools.product([0.5, 1.0, 1.5, 2.0, 3.0], [-1.0, -0.5, 0.0, 0.5, 1.0], [0.02, 0.05, 0.1])
-    for weight, bias, cmin in grid:
+    grid = itertools.product([0.0, 1.0, 2.0, 3.0, 4.0], [-1.5, -1.0, -0.5, 0.0, 0.5], [0.02, 0.05, 0.1],
+                             [0.0, 0.5, 1.0, 2.0] if intent else [0.0])
+    for weight, bias, cmin, intent_weight in grid:
         settings = JointSettings(candidate_min=cmin, max_span=8, boundary_weight=1.0, cut_bias=bias)
-        cuts = JointDecoder(tagger, [(scorer, weight)], settings).cuts
+        evidence = [(scorer, weight), *([(intent, intent_weight)] if intent else [])]
+        cuts = JointDecoder(tagger, evidence, settings).cuts
         req, mixed = score_cuts(cuts, tune["requests"]), score_cuts(cuts, tune["mixed"])
         lone = [r for r in tune["requests"] if len(r) == 1]
         whole = score_cuts(cuts, lone)["exact"]
-        rows.append((weight, bias, cmin, req["f1"], mixed["f1"], whole, round(req["f1"] + mixed["f1"] + whole, 4)))
+        total = round(req["f1"] + mixed["f1"] + whole, 4)
+        rows.append((weight, bias, cmin, intent_weight, req["f1"], mixed["f1"], whole, total))
     rows.sort(key=lambda r: -r[-1])
     base = [score_cuts(tagger.cuts, tune[s])["f1"] for s in ("requests", "mixed")]
     best = rows[0]
     metrics = {"bench": "split_tune", "boundary_alone": {"requests": base[0], "mixed": base[1]},
                "best": {"scorer_weight": best[0], "cut_bias": best[1], "candidate_min": best[2],
-                        "requests_f1": best[3], "mixed_f1": best[4], "lone_whole": best[5]}}
-    print_report(("scorer_weight", "cut_bias", "candidate_min", "requests F1", "mixed F1", "lone whole", "sum"),
+                        "intent_weight": best[3], "requests_f1": best[4], "mixed_f1": best[5], "lone_whole": best[6]}}
+    print_report(("scorer_weight", "cut_bias", "candidate_min", "intent_weight", "requests F1", "mixed F1",
+                  "lone whole", "sum"),
                  rows[:12], metrics)
     (ROOT / "outputs").mkdir(exist_ok=True)
     (ROOT / "outputs" / "bench_split_tune.json").write_text(json.dumps(metrics, indent=1))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from models.splitter.inference import BoundaryTagger
 
@@ -126,3 +127,15 @@ def intent_confidence(classifier: object, featurizer: Callable[[Sequence[str]], 
         return [math.log(max(r.score, _EPS)) for r in classifier.predict(texts, tags)]  # type: ignore[attr-defined]
 
     return score
+
+
+def intent_evidence(checkpoint: str | Path, lexicon_dirs: Sequence[tuple[str, str]], cache_dir: str | None = None
+                    ) -> PieceScore:
+    """``intent_confidence`` of an intent checkpoint, fed the tags of the given ``(domain, folder)`` lexicons
+    as the pipeline feeds them."""
+    from models.intent.inference import IntentClassifier
+    from models.lexicon.features import gazetteer_featurizer
+    from models.lexicon.gazetteer import load_gazetteer
+
+    return intent_confidence(IntentClassifier.from_pretrained(checkpoint),
+                             gazetteer_featurizer(load_gazetteer(list(lexicon_dirs), cache_dir)))
