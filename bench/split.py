@@ -97,6 +97,18 @@ def speed(cuts: Cuts, texts: list[str], repeats: int) -> float:
     return statistics.median(rates)
 
 
+def batch1_ms(cuts: Cuts, texts: Sequence[str]) -> tuple[float, float]:
+    """P50 and P99 ms of one text per call (how a single voice query is split)."""
+    cuts(list(texts[:10]))
+    times = []
+    for t in texts:
+        t0 = time.perf_counter()
+        cuts([t])
+        times.append(1000 * (time.perf_counter() - t0))
+    times.sort()
+    return round(statistics.median(times), 2), round(times[int(0.99 * (len(times) - 1))], 2)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--student", type=Path, default=ROOT / "checkpoints" / "splitter")
@@ -138,10 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         scores = {s: score_cuts(cuts, dev[s]) for s in ALL_SETS}
         rate = speed(cuts, texts, args.repeats)
         wrong = round(1 - scores["lone"]["exact"], 4)
+        p50, p99 = batch1_ms(cuts, texts[:300])
         results[name] = {**{s: scores[s]["f1"] for s in SETS}, "lone_wrong_cut": wrong,
-                         "requests_exact": scores["requests"]["exact"], "chars_per_s": round(rate)}
+                         "requests_exact": scores["requests"]["exact"], "chars_per_s": round(rate),
+                         "batch1_p50_ms": p50, "batch1_p99_ms": p99}
         rows.append((name, *(f"{scores[s]['precision']:.4f} / {scores[s]['recall']:.4f} / {scores[s]['f1']:.4f}"
-                             for s in SETS), f"{wrong:.2%}", f"{scores['requests']['exact']:.4f}", f"{rate:,.0f}"))
+                             for s in SETS), f"{wrong:.2%}", f"{scores['requests']['exact']:.4f}", f"{rate:,.0f}",
+                     f"{p50} / {p99}"))
     cache.cleanup()
     metrics: dict[str, object] = {"bench": "split", "systems": results,
                                   "records": {s: len(dev[s]) for s in ALL_SETS}}
@@ -151,7 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics["student_speedup_vs_ensemble"] = round(stu["chars_per_s"] / ens["chars_per_s"], 2)
     joint = results["joint: request scorer (splitter=joint)"]
     metrics["joint_vs_student"] = {s: round(joint[s] - results["student"][s], 4) for s in SETS}
-    print_report(("system", *(f"{s} P / R / F1" for s in SETS), "lone wrong cut", "requests exact", "chars/s"),
+    print_report(("system", *(f"{s} P / R / F1" for s in SETS), "lone wrong cut", "requests exact", "chars/s",
+                  "batch-1 ms P50 / P99"),
                  rows, metrics)
     (ROOT / "outputs").mkdir(exist_ok=True)
     (ROOT / "outputs" / "bench_split.json").write_text(json.dumps(metrics, indent=1))

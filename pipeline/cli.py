@@ -36,7 +36,8 @@ EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
                               "reply": "pipeline.evaluate.reply:evaluate"}
 # `duihua eval <stage> --checkpoint DIR`: the overrides that point the stage at DIR
 CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.checkpoint={d}"],
-                     "splitter": lambda d: ["splitter=neural", f"splitter.checkpoint={d}"],
+                     # the boundary tagger of the configured model splitter (neural, or joint with its scorer)
+                     "splitter": lambda d: [f"splitter.checkpoint={d}"],
                      "intent": lambda d: ["intent=slot_attention", f"intent.checkpoint={d}"],
                      "slots": lambda d: ["slots=fused", f"slots.checkpoint={d}"],
                      "reply": lambda d: ["reply=generative", f"reply.checkpoint={d}"]}

@@ -2,21 +2,28 @@
 pieces they leave (``models/splitter/joint.py`` explains the search).
 
 The boundary tagger is the ``splitter=neural`` model, loaded and shared the same way; the request scorer is
-its own small checkpoint (``duihua train request-scorer``). Pieces of every query in a batch go through the
-scorer in one call, and only gaps the tagger has doubts about are asked about, so a lone request costs one
-tagger pass, as under ``splitter=neural``.
+its own small checkpoint (``duihua train request-scorer``). With ``intent_weight > 0`` the intent model's
+confidence is piece evidence too: the intent stage's checkpoint (shared with it when the settings match),
+fed the configured lexicons' tags as the intent stage is. Pieces of every query in a batch go through each
+piece model in one call, and only gaps the tagger has doubts about are asked about, so a lone request costs
+one tagger pass, as under ``splitter=neural``. The splitter's copy of the lexicons is loaded at start-up
+(a lexicon reload of the server reaches the slot stage, not this evidence).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from models.splitter.joint import JointDecoder, JointSettings
+from models.lexicon.features import gazetteer_featurizer, selected_dirs
+from models.lexicon.gazetteer import load_gazetteer
+from models.splitter.joint import JointDecoder, JointSettings, PieceScore, intent_confidence
 from models.splitter.scorer import RequestScorer
 from models.splitter.spans import TERMINATORS
 from pipeline.errors import ConfigError
-from pipeline.stages.runtime_checks import onnx_load_errors, weights_mtime
+from pipeline.stages.intent import _load as _load_intent
+from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
 from pipeline.stages.split_neural import NeuralSentenceSplitter
 
 
@@ -28,15 +35,17 @@ def _load_scorer(checkpoint: Path, backend: str, cache_dir: str, batch_chars: in
 class JointSentenceSplitter(NeuralSentenceSplitter):
     def __init__(self, checkpoint: str, scorer_checkpoint: str, scorer_weight: float = 1.0,
                  boundary_weight: float = 1.0, cut_bias: float = 0.0, candidate_min: float = 0.05,
-                 max_span: int = 8, threshold: float = 0.5, terminators: str = TERMINATORS,
-                 precision: str = "auto", device: str = "cpu", batch_chars: int = 8192, backend: str = "torch",
+                 max_span: int = 8, intent_weight: float = 0.0, intent_checkpoint: str | None = None,
+                 lexicon_domains: Mapping[str, str] | None = None, lexicon_extra_dirs: Sequence[str] = (),
+                 threshold: float = 0.5, terminators: str = TERMINATORS, precision: str = "auto",
+                 device: str = "cpu", batch_chars: int = 8192, backend: str = "torch",
                  cache_dir: str = "~/.cache/duihua") -> None:
         if not 0 < candidate_min < 1:
             raise ConfigError(f"splitter.candidate_min: expected a probability in (0, 1), got {candidate_min}")
         if max_span < 1:
             raise ConfigError(f"splitter.max_span: expected at least 1, got {max_span}")
-        if scorer_weight < 0 or boundary_weight < 0:
-            raise ConfigError("splitter.scorer_weight and splitter.boundary_weight must not be negative")
+        if min(scorer_weight, boundary_weight, intent_weight) < 0:
+            raise ConfigError("splitter.scorer_weight, boundary_weight and intent_weight must not be negative")
         super().__init__(checkpoint, threshold, terminators, precision, device, batch_chars, backend, cache_dir)
         folder = Path(scorer_checkpoint).resolve()
         try:
@@ -46,4 +55,23 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
             raise ConfigError(f"splitter.scorer_checkpoint: {exc}, or use splitter=neural") from exc
         settings = JointSettings(candidate_min=candidate_min, max_span=max_span, boundary_weight=boundary_weight,
                                  cut_bias=cut_bias)
-        self.model = JointDecoder(self.model, [(scorer.log_probabilities, scorer_weight)], settings)
+        evidence: list[tuple[PieceScore, float]] = [(scorer.log_probabilities, scorer_weight)]
+        if intent_weight:
+            evidence.append((self._intent(intent_checkpoint, dict(lexicon_domains or {}), lexicon_extra_dirs,
+                                          device, backend, str(cache_dir)), intent_weight))
+        self.model = JointDecoder(self.model, evidence, settings)
+
+    @staticmethod
+    def _intent(checkpoint: str | None, domains: dict[str, str], extra_dirs: Sequence[str], device: str,
+                backend: str, cache_dir: str) -> PieceScore:
+        if not checkpoint:
+            raise ConfigError("splitter.intent_checkpoint: needed when splitter.intent_weight > 0")
+        folder = Path(checkpoint).resolve()
+        try:
+            with onnx_load_errors(backend):
+                classifier = _load_intent(folder, resolve_runtime(backend, "auto-gpu", device), device, 4096,
+                                          backend, cache_dir, weights_mtime(folder))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"splitter.intent_checkpoint: {exc}") from exc
+        gazetteer = load_gazetteer(selected_dirs(domains, extra_dirs), f"{cache_dir}/gazetteer")
+        return intent_confidence(classifier, gazetteer_featurizer(gazetteer))

@@ -72,3 +72,14 @@ def test_the_swapped_demo_query_splits_into_its_two_requests():
     result = Pipeline.from_config()("我想听周杰伦的稻香明天北京天气怎么样")
     assert [s.text for s in result.sentences] == ["我想听周杰伦的稻香", "明天北京天气怎么样"]
     assert [s.intent.label.split("/")[0] for s in result.sentences] == ["music", "weather"]
+
+
+def test_intent_confidence_as_further_evidence(tiny_splitter_dir, tiny_request_scorer_dir, tiny_intent_dir, tmp_path):
+    text = "明天北京天气怎么样我想听周杰伦的稻香"
+    pipe = joint_pipe(tiny_splitter_dir, tiny_request_scorer_dir, "splitter.candidate_min=0.3",
+                      "splitter.intent_weight=1.0", f"splitter.intent_checkpoint={tiny_intent_dir}",
+                      f"paths.cache={tmp_path}")
+    assert "".join(s.text for s in pipe(text).sentences) == text
+    with pytest.raises(ConfigError, match="intent_checkpoint"):
+        joint_pipe(tiny_splitter_dir, tiny_request_scorer_dir, "splitter.intent_weight=1.0",
+                   f"splitter.intent_checkpoint={tmp_path / 'none'}")
