@@ -8,9 +8,11 @@ All systems split the same dev records in the same run (``duihua eval split`` sc
 * lone     — every held-out SMP request alone: "wrong cut" is the share that comes out in pieces.
 
 Systems: ``splitter=punct``; the teachers, their ensemble and the student (boundary probability ≥ threshold);
-the joint decoder (``splitter=joint``, ``models/splitter/joint.py``) over the student with three kinds of piece
-evidence: the intent model's confidence alone, the request scorer alone (the shipped ``splitter=joint``), and
-both. Weights are ``conf/splitter/joint.yaml``'s (``--intent-weight`` for the intent evidence).
+the joint decoder (``splitter=joint``, ``models/splitter/joint.py``) over the student: the intent model's
+confidence alone, the request scorer alone, the scorer with the lexicon-entry penalty (the shipped
+``splitter=joint`` settings), and all three. Weights are ``conf/splitter/joint.yaml``'s; a weight that is 0
+there is taken from ``--intent-weight`` (intent) or set to 5 (entries), so every ablation has its evidence.
+``splitter=joint, onnx-int8`` is the shipped stage itself under the default runtime.
 
 The dev files are the ones ``duihua train splitter[-distill]`` writes (``outputs/splitter/dev``); they are
 rebuilt from ``../shared/data`` with the training config when missing. Speed is characters per second over
@@ -36,8 +38,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from models.lexicon.features import selected_dirs
+from models.lexicon.gazetteer import load_gazetteer
 from models.splitter.inference import BoundaryTagger, Splitter, SplitterEnsemble
-from models.splitter.joint import JointDecoder, JointSettings, PieceScore, intent_evidence
+from models.splitter.joint import JointDecoder, JointSettings, inside_entity, intent_evidence
 from models.splitter.scorer import RequestScorer
 from models.splitter.scoring import score_cuts
 from models.splitter.spans import punct_cuts
@@ -61,30 +64,32 @@ def load_dev(folder: Path) -> dict[str, list[list[str]]]:
     return {name: read_records(folder / f"{name}.jsonl") for name in ALL_SETS}
 
 
-def joint_settings() -> tuple[JointSettings, float]:
-    """The shipped ``splitter=joint`` search settings and scorer weight."""
+def joint_node() -> dict:
+    """The shipped ``splitter=joint`` settings (``conf/splitter/joint.yaml``)."""
     from omegaconf import OmegaConf
 
-    node = OmegaConf.to_container(load_config("pipeline", ["splitter=joint"]).splitter, resolve=True)
-    return (JointSettings(candidate_min=node["candidate_min"], max_span=node["max_span"],
-                          boundary_weight=node["boundary_weight"], cut_bias=node["cut_bias"]),
-            float(node["scorer_weight"]))
-
-
-def shipped_intent_evidence() -> PieceScore:
-    """The shipped intent model's confidence, fed the default lexicons' tags as in the pipeline."""
-    cfg = load_config("pipeline", [])
-    return intent_evidence(ROOT / "checkpoints" / "intent", selected_dirs(dict(cfg.lexicons.domains)),
-                           str(ROOT / "outputs" / "cache"))
+    return OmegaConf.to_container(load_config("pipeline", ["splitter=joint"]).splitter, resolve=True)
 
 
 def joint_systems(student: BoundaryTagger, scorer: RequestScorer, intent_weight: float) -> dict[str, Cuts]:
-    settings, scorer_weight = joint_settings()
-    intent = shipped_intent_evidence()
-    variants = {"joint: intent confidence": [(intent, intent_weight)],
-                "joint: request scorer (splitter=joint)": [(scorer.log_probabilities, scorer_weight)],
-                "joint: scorer + intent": [(scorer.log_probabilities, scorer_weight), (intent, intent_weight)]}
-    return {name: JointDecoder(student, evidence, settings).cuts for name, evidence in variants.items()}
+    """The ablations: piece evidence from the intent model alone, the request scorer alone, scorer + the lexicon
+    entries (the shipped settings, whatever their weights), and all of it."""
+    node = joint_node()
+    settings = JointSettings(candidate_min=node["candidate_min"], max_span=node["max_span"],
+                             boundary_weight=node["boundary_weight"], cut_bias=node["cut_bias"])
+    cfg = load_config("pipeline", [])
+    lexicons = selected_dirs(dict(cfg.lexicons.domains))
+    gazetteer = load_gazetteer(lexicons, str(ROOT / "outputs" / "cache"))
+    entity = inside_entity(lambda t: [(h.start, h.end) for h in gazetteer.find(t)], node["entity_min_chars"])
+    intent = intent_evidence(ROOT / "checkpoints" / "intent", lexicons, str(ROOT / "outputs" / "cache"))
+    w_scorer, w_entity = float(node["scorer_weight"]), float(node["entity_weight"]) or 5.0
+    w_intent = float(node["intent_weight"]) or intent_weight
+    piece, gaps = scorer.log_probabilities, [(entity, w_entity)]
+    variants = {"joint: intent confidence": ([(intent, w_intent)], []),
+                "joint: request scorer": ([(piece, w_scorer)], []),
+                "joint: scorer + lexicon entries": ([(piece, w_scorer)], gaps),
+                "joint: scorer + entries + intent": ([(piece, w_scorer), (intent, w_intent)], gaps)}
+    return {name: JointDecoder(student, evidence, settings, gap).cuts for name, (evidence, gap) in variants.items()}
 
 
 def speed(cuts: Cuts, texts: list[str], repeats: int) -> float:
@@ -139,11 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for backend in ("onnx", "onnx-int8"):
             systems[f"student {backend}"] = Splitter.from_pretrained(args.student, backend=backend,
                                                                      cache_dir=cache.name).cuts
-        settings, weight = joint_settings()
-        int8 = RequestScorer.from_pretrained(args.scorer, backend="onnx-int8", cache_dir=cache.name)
-        systems["joint onnx-int8"] = JointDecoder(
-            Splitter.from_pretrained(args.student, backend="onnx-int8", cache_dir=cache.name),
-            [(int8.log_probabilities, weight)], settings).cuts
+        from pipeline.runtime import Pipeline
+
+        shipped = Pipeline.from_config(overrides=[
+            "splitter=joint", f"splitter.checkpoint={args.student}", f"splitter.scorer_checkpoint={args.scorer}",
+            "runtime=onnx-int8", f"paths.cache={cache.name}", "segmenter=none", "slots=none", "intent=none",
+            "reply=none"])
+        systems["splitter=joint, onnx-int8"] = shipped.stage("splitter").model.cuts
 
     rows, results = [], {}
     for name, cuts in systems.items():
@@ -164,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ens, stu = results["ensemble"], results["student"]
         metrics["student_vs_ensemble_f1"] = {s: round(stu[s] / ens[s], 4) if ens[s] else None for s in SETS}
         metrics["student_speedup_vs_ensemble"] = round(stu["chars_per_s"] / ens["chars_per_s"], 2)
-    joint = results["joint: request scorer (splitter=joint)"]
+    joint = results["joint: scorer + lexicon entries"]
     metrics["joint_vs_student"] = {s: round(joint[s] - results["student"][s], 4) for s in SETS}
     print_report(("system", *(f"{s} P / R / F1" for s in SETS), "lone wrong cut", "requests exact", "chars/s",
                   "batch-1 ms P50 / P99"),

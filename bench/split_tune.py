@@ -49,21 +49,11 @@ class Memo(BoundaryTagger):
         return [self.cache[tuple(s)] for s in sequences]
 
 
-def memo_scores(fn):  # noqa: ANN001, ANN201
-    cache: dict[str, float] = {}
+def memo(fn):  # noqa: ANN001, ANN201
+    """Piece or gap evidence computed once per text."""
+    cache: dict[str, object] = {}
 
-    def score(texts: Sequence[str]) -> list[float]:
-        todo = list({t for t in texts if t not in cache})
-        cache.update(zip(todo, fn(todo) if todo else [], strict=True))
-        return [cache[t] for t in texts]
-
-    return score
-
-
-def memo_gaps(fn):  # noqa: ANN001, ANN201
-    cache: dict[str, list[float]] = {}
-
-    def score(texts: Sequence[str]) -> list[list[float]]:
+    def score(texts: Sequence[str]) -> list:
         todo = list({t for t in texts if t not in cache})
         cache.update(zip(todo, fn(todo) if todo else [], strict=True))
         return [cache[t] for t in texts]
@@ -85,11 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mixed": synthesize(dev_groups, dict(data["mix"]), c, args.examples, DEV_SEED + 8, data["max_chars"]),
             "lone": dev_sets(dev_groups, data)["lone"]}
     tagger = Memo(Splitter.from_pretrained(args.student, precision="fp32"))
-    scorer = memo_scores(RequestScorer.from_pretrained(args.scorer).log_probabilities)
+    scorer = memo(RequestScorer.from_pretrained(args.scorer).log_probabilities)
     lexicons = selected_dirs(dict(load_config("pipeline", []).lexicons.domains))
     gazetteer = load_gazetteer(lexicons, str(ROOT / "outputs" / "cache"))
-    entity = memo_gaps(inside_entity(lambda t: [(h.start, h.end) for h in gazetteer.find(t)]))
-    intent = (memo_scores(intent_evidence(ROOT / "checkpoints" / "intent", lexicons, str(ROOT / "outputs" / "cache")))
+    entity = memo(inside_entity(lambda t: [(h.start, h.end) for h in gazetteer.find(t)]))
+    intent = (memo(intent_evidence(ROOT / "checkpoints" / "intent", lexicons, str(ROOT / "outputs" / "cache")))
               if args.intent else None)
     rows = []
     grid = itertools.product([0.0, 1.0, 2.0, 3.0, 4.0], [-1.0, -0.5, 0.0, 0.5], [0.02, 0.05],

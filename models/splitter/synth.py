@@ -56,7 +56,7 @@ def requests_example(groups: Sequence[Group], rng: random.Random, counts: Mappin
     k = _weighted(rng, counts)
     first = rng.choice(groups)
     pool: Sequence[Group] = groups
-    if first.label and rng.random() < same_label_p:
+    if same_label_p and first.label and rng.random() < same_label_p:   # no draw when off: dev sets stay fixed
         by_label = _BY_LABEL.get(id(groups))
         if by_label is None:
             by_label = _BY_LABEL[id(groups)] = {}

@@ -4,7 +4,8 @@ pieces they leave (``models/splitter/joint.py`` explains the search).
 The boundary tagger is the ``splitter=neural`` model, loaded and shared the same way; the request scorer is
 its own small checkpoint (``duihua train request-scorer``). With ``intent_weight > 0`` the intent model's
 confidence is piece evidence too: the intent stage's checkpoint (shared with it when the settings match),
-fed the configured lexicons' tags as the intent stage is. Pieces of every query in a batch go through each
+fed the configured lexicons' tags as the intent stage is; with ``entity_weight > 0`` a cut through a lexicon
+entry is penalised. Pieces of every query in a batch go through each
 piece model in one call, and only gaps the tagger has doubts about are asked about, so a lone request costs
 one tagger pass, as under ``splitter=neural``. The splitter's copy of the lexicons is loaded at start-up
 (a lexicon reload of the server reaches the slot stage, not this evidence).
@@ -17,8 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from models.lexicon.features import gazetteer_featurizer, selected_dirs
-from models.lexicon.gazetteer import load_gazetteer
-from models.splitter.joint import JointDecoder, JointSettings, PieceScore, intent_confidence
+from models.lexicon.gazetteer import Gazetteer, load_gazetteer
+from models.splitter.joint import GapScore, JointDecoder, JointSettings, PieceScore, inside_entity, intent_confidence
 from models.splitter.scorer import RequestScorer
 from models.splitter.spans import TERMINATORS
 from pipeline.errors import ConfigError
@@ -35,7 +36,8 @@ def _load_scorer(checkpoint: Path, backend: str, cache_dir: str, batch_chars: in
 class JointSentenceSplitter(NeuralSentenceSplitter):
     def __init__(self, checkpoint: str, scorer_checkpoint: str, scorer_weight: float = 1.0,
                  boundary_weight: float = 1.0, cut_bias: float = 0.0, candidate_min: float = 0.05,
-                 max_span: int = 8, intent_weight: float = 0.0, intent_checkpoint: str | None = None,
+                 max_span: int = 8, entity_weight: float = 0.0, entity_min_chars: int = 3,
+                 intent_weight: float = 0.0, intent_checkpoint: str | None = None,
                  lexicon_domains: Mapping[str, str] | None = None, lexicon_extra_dirs: Sequence[str] = (),
                  threshold: float = 0.5, terminators: str = TERMINATORS, precision: str = "auto",
                  device: str = "cpu", batch_chars: int = 8192, backend: str = "torch",
@@ -44,8 +46,9 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
             raise ConfigError(f"splitter.candidate_min: expected a probability in (0, 1), got {candidate_min}")
         if max_span < 1:
             raise ConfigError(f"splitter.max_span: expected at least 1, got {max_span}")
-        if min(scorer_weight, boundary_weight, intent_weight) < 0:
-            raise ConfigError("splitter.scorer_weight, boundary_weight and intent_weight must not be negative")
+        if min(scorer_weight, boundary_weight, intent_weight, entity_weight) < 0:
+            raise ConfigError("splitter.scorer_weight, boundary_weight, entity_weight and intent_weight must not "
+                              "be negative")
         super().__init__(checkpoint, threshold, terminators, precision, device, batch_chars, backend, cache_dir)
         folder = Path(scorer_checkpoint).resolve()
         try:
@@ -56,14 +59,21 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
         settings = JointSettings(candidate_min=candidate_min, max_span=max_span, boundary_weight=boundary_weight,
                                  cut_bias=cut_bias)
         evidence: list[tuple[PieceScore, float]] = [(scorer.log_probabilities, scorer_weight)]
-        if intent_weight:
-            evidence.append((self._intent(intent_checkpoint, dict(lexicon_domains or {}), lexicon_extra_dirs,
-                                          device, backend, str(cache_dir)), intent_weight))
-        self.model = JointDecoder(self.model, evidence, settings)
+        gaps: list[tuple[GapScore, float]] = []
+        if intent_weight or entity_weight:
+            gazetteer = load_gazetteer(selected_dirs(dict(lexicon_domains or {}), lexicon_extra_dirs),
+                                       f"{cache_dir}/gazetteer")
+            if entity_weight:
+                gaps.append((inside_entity(lambda t: [(h.start, h.end) for h in gazetteer.find(t)],
+                                           entity_min_chars), entity_weight))
+            if intent_weight:
+                evidence.append((self._intent(intent_checkpoint, gazetteer, device, backend, str(cache_dir)),
+                                 intent_weight))
+        self.model = JointDecoder(self.model, evidence, settings, gaps)
 
     @staticmethod
-    def _intent(checkpoint: str | None, domains: dict[str, str], extra_dirs: Sequence[str], device: str,
-                backend: str, cache_dir: str) -> PieceScore:
+    def _intent(checkpoint: str | None, gazetteer: Gazetteer, device: str, backend: str, cache_dir: str
+                ) -> PieceScore:
         if not checkpoint:
             raise ConfigError("splitter.intent_checkpoint: needed when splitter.intent_weight > 0")
         folder = Path(checkpoint).resolve()
@@ -73,5 +83,4 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
                                           backend, cache_dir, weights_mtime(folder))
         except FileNotFoundError as exc:
             raise ConfigError(f"splitter.intent_checkpoint: {exc}") from exc
-        gazetteer = load_gazetteer(selected_dirs(domains, extra_dirs), f"{cache_dir}/gazetteer")
         return intent_confidence(classifier, gazetteer_featurizer(gazetteer))

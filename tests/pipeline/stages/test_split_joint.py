@@ -83,3 +83,15 @@ def test_intent_confidence_as_further_evidence(tiny_splitter_dir, tiny_request_s
     with pytest.raises(ConfigError, match="intent_checkpoint"):
         joint_pipe(tiny_splitter_dir, tiny_request_scorer_dir, "splitter.intent_weight=1.0",
                    f"splitter.intent_checkpoint={tmp_path / 'none'}")
+
+
+def test_the_lexicon_entry_penalty_keeps_entries_whole(tiny_splitter_dir, tiny_request_scorer_dir, tmp_path):
+    """An untrained tagger cuts at random; with a large entry penalty no cut falls inside 周杰伦."""
+    text = "我想听周杰伦的稻香明天北京天气怎么样"
+    pipe = joint_pipe(tiny_splitter_dir, tiny_request_scorer_dir, "splitter.candidate_min=0.001",
+                      "splitter.scorer_weight=0", "splitter.boundary_weight=0", "splitter.cut_bias=1",
+                      "splitter.entity_weight=100", f"paths.cache={tmp_path}")
+    sentences = pipe(text).sentences
+    ends = {s.end for s in sentences}
+    assert not ends & {4, 5}              # 周|杰|伦 (offsets 3..6) is one music entry
+    assert len(sentences) > 5             # every other gap was cut (cut_bias > 0, nothing against it)
