@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from models.lexicon.features import selected_dirs
 from models.lexicon.gazetteer import load_gazetteer
 from models.splitter.inference import BoundaryTagger, Splitter
-from models.splitter.joint import JointDecoder, JointSettings, inside_entity, intent_evidence
+from models.splitter.joint import JointDecoder, JointSettings, entity_ends, inside_entity, intent_evidence
 from models.splitter.scorer import RequestScorer
 from models.splitter.scoring import score_cuts
 from models.splitter.synth import synthesize
@@ -78,29 +78,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer = memo(RequestScorer.from_pretrained(args.scorer).log_probabilities)
     lexicons = selected_dirs(dict(load_config("pipeline", []).lexicons.domains))
     gazetteer = load_gazetteer(lexicons, str(ROOT / "outputs" / "cache"))
-    entity = memo(inside_entity(lambda t: [(h.start, h.end) for h in gazetteer.find(t)]))
+    find = memo(lambda texts: [[(h.start, h.end) for h in gazetteer.find(t)] for t in texts])
+    entity = memo(inside_entity(lambda t: find([t])[0]))
+    ends = memo(entity_ends(lambda t: find([t])[0]))
     intent = (memo(intent_evidence(ROOT / "checkpoints" / "intent", lexicons, str(ROOT / "outputs" / "cache")))
               if args.intent else None)
     rows = []
-    grid = itertools.product([0.0, 1.0, 2.0, 3.0, 4.0], [-1.0, -0.5, 0.0, 0.5], [0.02, 0.05],
-                             [0.0, 1.0, 2.0] if intent else [0.0], [0.0, 2.0, 5.0])
-    for weight, bias, cmin, intent_weight, entity_weight in grid:
-        settings = JointSettings(candidate_min=cmin, max_span=8, boundary_weight=1.0, cut_bias=bias)
+    grid = itertools.product([0.5, 0.75, 1.0], [1.0], [0.0, 0.5, 1.0], [0.05], [2.0] if intent else [0.0], [5.0],
+                             [0.0, 0.5, 1.0])
+    for boundary, weight, bias, cmin, intent_weight, entity_weight, end_weight in grid:
+        settings = JointSettings(candidate_min=cmin, max_span=8, boundary_weight=boundary, cut_bias=bias)
         evidence = [(scorer, weight), *([(intent, intent_weight)] if intent else [])]
-        cuts = JointDecoder(tagger, evidence, settings, [(entity, entity_weight)]).cuts
+        cuts = JointDecoder(tagger, evidence, settings, [(entity, entity_weight), (ends, end_weight)]).cuts
         req, mixed = score_cuts(cuts, tune["requests"]), score_cuts(cuts, tune["mixed"])
         whole = score_cuts(cuts, tune["lone"])["exact"]
         total = round(req["f1"] + mixed["f1"] + whole, 4)
-        rows.append((weight, bias, cmin, intent_weight, entity_weight, req["f1"], mixed["f1"], whole, total))
+        rows.append((boundary, weight, bias, cmin, intent_weight, entity_weight, end_weight, req["f1"],
+                     mixed["f1"], whole, total))
     rows.sort(key=lambda r: -r[-1])
     base = [score_cuts(tagger.cuts, tune[s])["f1"] for s in ("requests", "mixed")]
     best = rows[0]
     metrics = {"bench": "split_tune", "boundary_alone": {"requests": base[0], "mixed": base[1]},
-               "best": {"scorer_weight": best[0], "cut_bias": best[1], "candidate_min": best[2],
-                        "intent_weight": best[3], "entity_weight": best[4], "requests_f1": best[5],
-                        "mixed_f1": best[6], "lone_whole": best[7]}}
-    print_report(("scorer_weight", "cut_bias", "candidate_min", "intent_weight", "entity_weight", "requests F1",
-                  "mixed F1",
+               "best": {"boundary_weight": best[0], "scorer_weight": best[1], "cut_bias": best[2],
+                        "candidate_min": best[3], "intent_weight": best[4], "entity_weight": best[5],
+                        "entity_end_weight": best[6], "requests_f1": best[7], "mixed_f1": best[8],
+                        "lone_whole": best[9]}}
+    print_report(("boundary_weight", "scorer_weight", "cut_bias", "candidate_min", "intent_weight",
+                  "entity_weight", "end_weight", "requests F1", "mixed F1",
                   "lone whole", "sum"),
                  rows[:12], metrics)
     (ROOT / "outputs").mkdir(exist_ok=True)

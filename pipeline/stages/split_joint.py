@@ -5,7 +5,8 @@ The boundary tagger is the ``splitter=neural`` model, loaded and shared the same
 its own small checkpoint (``duihua train request-scorer``). With ``intent_weight > 0`` the intent model's
 confidence is piece evidence too: the intent stage's checkpoint (shared with it when the settings match),
 fed the configured lexicons' tags as the intent stage is; with ``entity_weight > 0`` a cut through a lexicon
-entry is penalised. Pieces of every query in a batch go through each
+entry is penalised, and with ``entity_end_weight > 0`` the gap right after one is a candidate with a bonus.
+Pieces of every query in a batch go through each
 piece model in one call, and only gaps the tagger has doubts about are asked about, so a lone request costs
 one tagger pass, as under ``splitter=neural``. The splitter's copy of the lexicons is loaded at start-up
 (a lexicon reload of the server reaches the slot stage, not this evidence).
@@ -19,7 +20,15 @@ from pathlib import Path
 
 from models.lexicon.features import gazetteer_featurizer, selected_dirs
 from models.lexicon.gazetteer import Gazetteer, load_gazetteer
-from models.splitter.joint import GapScore, JointDecoder, JointSettings, PieceScore, inside_entity, intent_confidence
+from models.splitter.joint import (
+    GapScore,
+    JointDecoder,
+    JointSettings,
+    PieceScore,
+    entity_ends,
+    inside_entity,
+    intent_confidence,
+)
 from models.splitter.scorer import RequestScorer
 from models.splitter.spans import TERMINATORS
 from pipeline.errors import ConfigError
@@ -37,6 +46,7 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
     def __init__(self, checkpoint: str, scorer_checkpoint: str, scorer_weight: float = 1.0,
                  boundary_weight: float = 1.0, cut_bias: float = 0.0, candidate_min: float = 0.05,
                  max_span: int = 8, entity_weight: float = 0.0, entity_min_chars: int = 3,
+                 entity_end_weight: float = 0.0, entity_end_min_chars: int = 2,
                  intent_weight: float = 0.0, intent_checkpoint: str | None = None,
                  lexicon_domains: Mapping[str, str] | None = None, lexicon_extra_dirs: Sequence[str] = (),
                  threshold: float = 0.5, terminators: str = TERMINATORS, precision: str = "auto",
@@ -46,7 +56,7 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
             raise ConfigError(f"splitter.candidate_min: expected a probability in (0, 1), got {candidate_min}")
         if max_span < 1:
             raise ConfigError(f"splitter.max_span: expected at least 1, got {max_span}")
-        if min(scorer_weight, boundary_weight, intent_weight, entity_weight) < 0:
+        if min(scorer_weight, boundary_weight, intent_weight, entity_weight, entity_end_weight) < 0:
             raise ConfigError("splitter.scorer_weight, boundary_weight, entity_weight and intent_weight must not "
                               "be negative")
         super().__init__(checkpoint, threshold, terminators, precision, device, batch_chars, backend, cache_dir)
@@ -60,12 +70,15 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
                                  cut_bias=cut_bias)
         evidence: list[tuple[PieceScore, float]] = [(scorer.log_probabilities, scorer_weight)]
         gaps: list[tuple[GapScore, float]] = []
-        if intent_weight or entity_weight:
+        if intent_weight or entity_weight or entity_end_weight:
             gazetteer = load_gazetteer(selected_dirs(dict(lexicon_domains or {}), lexicon_extra_dirs),
                                        f"{cache_dir}/gazetteer")
-            if entity_weight:
-                gaps.append((inside_entity(lambda t: [(h.start, h.end) for h in gazetteer.find(t)],
-                                           entity_min_chars), entity_weight))
+
+            def find(text: str) -> list[tuple[int, int]]:
+                return [(h.start, h.end) for h in gazetteer.find(text)]
+
+            gaps += [(inside_entity(find, entity_min_chars), entity_weight),
+                     (entity_ends(find, entity_end_min_chars), entity_end_weight)]
             if intent_weight:
                 evidence.append((self._intent(intent_checkpoint, gazetteer, device, backend, str(cache_dir)),
                                  intent_weight))

@@ -11,7 +11,6 @@ from models.splitter.joint import (
     JointDecoder,
     JointSettings,
     best_cuts,
-    candidate_gaps,
     segments,
 )
 
@@ -114,3 +113,14 @@ def test_max_span_bounds_the_pieces_a_search_considers():
     assert len(segments(10, 3)) <= 11 * 3
     with pytest.raises(ValueError, match="max_span"):
         JointDecoder(FixedTagger({}), [], JointSettings(max_span=0))
+
+
+def test_an_entry_end_is_a_candidate_even_where_the_tagger_sees_no_gap():
+    from models.splitter.joint import entity_ends
+
+    text = MUSIC + WEATHER
+    tagger = FixedTagger({})   # every gap at 0.01: below candidate_min, so the tagger alone never cuts
+    ends = entity_ends(lambda t: [(3, 5)] if t == text else [])   # 稻香 ends at offset 5
+    joint = JointDecoder(tagger, [(KnownRequests(MUSIC, WEATHER), 3.0)], JointSettings(), [(ends, 1.0)])
+    assert cut_texts(joint, text) == [MUSIC, WEATHER]
+    assert cut_texts(JointDecoder(tagger, [(KnownRequests(MUSIC, WEATHER), 3.0)]), text) == [text]

@@ -44,9 +44,9 @@ def test_real_requests(shipped, text, expected):
     assert shipped.sentences(text) == expected
 
 
-def test_default_pipeline_splits_with_the_student():
+def test_default_pipeline_splits_with_the_joint_decoder_over_the_student():
     pipe = Pipeline.from_config(overrides=["slots=none", "intent=none", "reply=none", "segmenter=none"])
-    assert type(pipe.stage("splitter")).__name__ == "NeuralSentenceSplitter"
+    assert type(pipe.stage("splitter")).__name__ == "JointSentenceSplitter"
     result = pipe("明天北京天气怎么样我想听周杰伦的稻香顺便把空调调到二十六度")
     assert [s.text for s in result.sentences] == ["明天北京天气怎么样", "我想听周杰伦的稻香", "顺便把空调调到二十六度"]
     assert [(s.start, s.end) for s in result.sentences] == [(0, 9), (9, 18), (18, 29)]
