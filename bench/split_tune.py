@@ -67,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scorer", type=Path, default=ROOT / "checkpoints" / "request_scorer")
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--intent", action="store_true", help="also grid the intent confidence's weight")
+    parser.add_argument("--max-span", type=int, nargs="+", default=[8])
     args = parser.parse_args(argv)
     data = OmegaConf.to_container(load_config("train/splitter", []), resolve=True)["data"]
     dev_groups = load_groups(data)[1]
@@ -84,16 +85,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     intent = (memo(intent_evidence(ROOT / "checkpoints" / "intent", lexicons, str(ROOT / "outputs" / "cache")))
               if args.intent else None)
     rows = []
-    grid = itertools.product([0.5, 0.75, 1.0], [1.0], [0.0, 0.5, 1.0], [0.05], [2.0] if intent else [0.0], [5.0],
-                             [0.0, 0.5, 1.0])
-    for boundary, weight, bias, cmin, intent_weight, entity_weight, end_weight in grid:
-        settings = JointSettings(candidate_min=cmin, max_span=8, boundary_weight=boundary, cut_bias=bias)
+    grid = itertools.product([0.75, 1.0], [1.0], [0.0, 0.5], [0.05], [2.0] if intent else [0.0], [5.0],
+                             [0.0, 0.5], args.max_span)
+    for boundary, weight, bias, cmin, intent_weight, entity_weight, end_weight, span in grid:
+        settings = JointSettings(candidate_min=cmin, max_span=span, boundary_weight=boundary, cut_bias=bias)
         evidence = [(scorer, weight), *([(intent, intent_weight)] if intent else [])]
         cuts = JointDecoder(tagger, evidence, settings, [(entity, entity_weight), (ends, end_weight)]).cuts
         req, mixed = score_cuts(cuts, tune["requests"]), score_cuts(cuts, tune["mixed"])
         whole = score_cuts(cuts, tune["lone"])["exact"]
         total = round(req["f1"] + mixed["f1"] + whole, 4)
-        rows.append((boundary, weight, bias, cmin, intent_weight, entity_weight, end_weight, req["f1"],
+        rows.append((boundary, weight, bias, cmin, intent_weight, entity_weight, end_weight, span, req["f1"],
                      mixed["f1"], whole, total))
     rows.sort(key=lambda r: -r[-1])
     base = [score_cuts(tagger.cuts, tune[s])["f1"] for s in ("requests", "mixed")]
@@ -101,10 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics = {"bench": "split_tune", "boundary_alone": {"requests": base[0], "mixed": base[1]},
                "best": {"boundary_weight": best[0], "scorer_weight": best[1], "cut_bias": best[2],
                         "candidate_min": best[3], "intent_weight": best[4], "entity_weight": best[5],
-                        "entity_end_weight": best[6], "requests_f1": best[7], "mixed_f1": best[8],
-                        "lone_whole": best[9]}}
+                        "entity_end_weight": best[6], "max_span": best[7], "requests_f1": best[8],
+                        "mixed_f1": best[9], "lone_whole": best[10]}}
     print_report(("boundary_weight", "scorer_weight", "cut_bias", "candidate_min", "intent_weight",
-                  "entity_weight", "end_weight", "requests F1", "mixed F1",
+                  "entity_weight", "end_weight", "max_span", "requests F1", "mixed F1",
                   "lone whole", "sum"),
                  rows[:12], metrics)
     (ROOT / "outputs").mkdir(exist_ok=True)
