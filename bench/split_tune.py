@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for boundary, weight, bias, cmin, intent_weight, entity_weight, end_weight, span in grid:
         settings = JointSettings(candidate_min=cmin, max_span=span, boundary_weight=boundary, cut_bias=bias)
         evidence = [(scorer, weight), *([(intent, intent_weight)] if intent else [])]
-        cuts = JointDecoder(tagger, evidence, settings, [(entity, entity_weight), (ends, end_weight)]).cuts
+        cuts = JointDecoder(tagger, evidence, settings, [(entity, entity_weight)], [(ends, end_weight)]).cuts
         req, mixed = score_cuts(cuts, tune["requests"]), score_cuts(cuts, tune["mixed"])
         whole = score_cuts(cuts, tune["lone"])["exact"]
         total = round(req["f1"] + mixed["f1"] + whole, 4)

@@ -9,10 +9,10 @@ name, and a request's own inner gaps (怎么样 | 能不走高速) look like end
 
 where p_b is the boundary probability and each ``s_k`` is piece evidence: the request scorer's P(exactly one
 complete request) (``scorer.py``), or the intent model's confidence (``intent_confidence``). Gap evidence
-adds to single cuts: ``inside_entity`` penalises a cut through a lexicon entry (周杰|伦的稻香: on the dev
-joins almost no true boundary falls inside an entry of three or more characters, while a tenth of the
-doubtful gaps do). Gaps below
-``candidate_min`` are never cut, so a lone request with no doubtful gap costs nothing extra. The best cut set
+adds to single cuts: ``inside_entity`` penalises a cut through a lexicon entry (周杰|伦的稻香; README,
+"Sentence splitting", has how rarely a true boundary falls inside one). Gaps below ``candidate_min`` are
+never cut, so a lone request with no doubtful gap costs nothing extra; candidate evidence (``entity_ends``)
+is the exception, asked of every piece because it proposes gaps of its own. The best cut set
 is a Viterbi search over the candidates in order, a piece spanning at most ``max_span`` of them: linear in
 the number of candidates, and all candidate pieces of a batch go through each piece model in one call.
 """
@@ -80,13 +80,16 @@ class JointDecoder(BoundaryTagger):
     """A boundary tagger's probabilities, decided jointly with piece evidence (module docstring)."""
 
     def __init__(self, tagger: BoundaryTagger, evidence: Sequence[tuple[PieceScore, float]],
-                 settings: JointSettings = JointSettings(), gap_evidence: Sequence[tuple[GapScore, float]] = ()
-                 ) -> None:
+                 settings: JointSettings = JointSettings(), gap_evidence: Sequence[tuple[GapScore, float]] = (),
+                 candidate_evidence: Sequence[tuple[GapScore, float]] = ()) -> None:
+        """``gap_evidence`` is asked only about pieces that have candidates; ``candidate_evidence`` about every
+        piece, and a gap where it is positive becomes a candidate whatever the tagger says."""
         if settings.max_span < 1:
             raise ValueError(f"max_span must be at least 1, got {settings.max_span}")
         self.tagger, self.settings = tagger, settings
         self.evidence = [(fn, w) for fn, w in evidence if w]
         self.gap_evidence = [(fn, w) for fn, w in gap_evidence if w]
+        self.candidate_evidence = [(fn, w) for fn, w in candidate_evidence if w]
         self.max_chars, self.margin = tagger.max_chars, tagger.margin
         self.threshold, self.terminators = tagger.threshold, tagger.terminators
 
@@ -96,14 +99,12 @@ class JointDecoder(BoundaryTagger):
     def choose(self, texts: Sequence[str], views: Sequence[tuple[list[str], list[tuple[int, int]]]],
                probs: Sequence[Sequence[float]]) -> list[list[int]]:
         s = self.settings
-        # gap evidence first, for every piece: a positive value (an entry's end) makes a gap a candidate too
-        gap_extra = [[0.0] * (len(t) + 1) for t in texts]
-        for fn, weight in self.gap_evidence:
-            for k, row in enumerate(fn(texts) if texts else []):
-                gap_extra[k] = [a + weight * b for a, b in zip(gap_extra[k], row, strict=True)]
+        extra: dict[int, list[float]] = {}   # piece -> per offset, the weighted gap evidence for a cut there
+        add_gap_scores(extra, self.candidate_evidence, texts, range(len(texts)))
         cands = [sorted({*candidate_gaps(p, s.candidate_min),
-                         *(g for g in range(len(spans) - 1) if gap_extra[k][spans[g][1]] > 0)})
+                         *(g for g in range(len(spans) - 1) if k in extra and extra[k][spans[g][1]] > 0)})
                  for k, (p, (_, spans)) in enumerate(zip(probs, views, strict=True))]
+        add_gap_scores(extra, self.gap_evidence, texts, [k for k, gaps in enumerate(cands) if gaps])
         asks: list[tuple[int, tuple[int, int]]] = []   # (piece, segment)
         pieces: list[str] = []
         for k, ((_, spans), gaps) in enumerate(zip(views, cands, strict=True)):
@@ -126,15 +127,27 @@ class JointDecoder(BoundaryTagger):
                 out.append([])
                 continue
             spans = views[k][1]
-            cut_scores = [s.boundary_weight * boundary_logit(p[g]) + s.cut_bias + gap_extra[k][spans[g][1]]
+            row = extra.get(k)
+            cut_scores = [s.boundary_weight * boundary_logit(p[g]) + s.cut_bias + (row[spans[g][1]] if row else 0.0)
                           for g in gaps]
             out.append([gaps[c] for c in best_cuts(cut_scores, seg_scores, s.max_span)])
         return out
 
 
+def add_gap_scores(extra: dict[int, list[float]], evidence: Sequence[tuple[GapScore, float]],
+                   texts: Sequence[str], pieces: Sequence[int]) -> None:
+    """Add each weighted gap evidence of ``texts[k]`` for every ``k`` in ``pieces`` into ``extra[k]``."""
+    if not pieces:
+        return
+    for fn, weight in evidence:
+        for k, row in zip(pieces, fn([texts[k] for k in pieces]), strict=True):
+            base = extra.get(k) or [0.0] * (len(texts[k]) + 1)
+            extra[k] = [a + weight * b for a, b in zip(base, row, strict=True)]
+
+
 def entity_ends(find: Callable[[str], Sequence[tuple[int, int]]], min_chars: int = 2) -> GapScore:
-    """Gap evidence: +1 right after a lexicon match of at least ``min_chars`` characters that no other
-    match runs through (稻香 | 明天), 0 elsewhere. Such a gap becomes a candidate whatever the tagger says."""
+    """Candidate evidence: +1 right after a lexicon match of at least ``min_chars`` characters that no other
+    match runs through (稻香 | 明天), 0 elsewhere."""
 
     def score(texts: Sequence[str]) -> list[list[float]]:
         out = []
@@ -173,8 +186,8 @@ def intent_confidence(classifier: object, featurizer: Callable[[Sequence[str]], 
                       ) -> PieceScore:
     """Piece evidence from an intent classifier (``models.intent.inference.IntentClassifier``): the log of
     its calibrated top *domain* probability, with the gazetteer's character tags when ``featurizer`` is given.
-    The domain head alone: it says as much about "is this one request" as the full decode, without its
-    per-label Python loop (a third of the evidence's cost)."""
+    The domain head alone: on the tuning joins it says as much about "is this one request" as the full
+    decode, without that decode's per-label Python loop."""
 
     def score(texts: Sequence[str]) -> list[float]:
         tags = featurizer(texts) if featurizer is not None else [[] for _ in texts]

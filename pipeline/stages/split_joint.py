@@ -70,6 +70,7 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
                                  cut_bias=cut_bias)
         evidence: list[tuple[PieceScore, float]] = [(scorer.log_probabilities, scorer_weight)]
         gaps: list[tuple[GapScore, float]] = []
+        proposals: list[tuple[GapScore, float]] = []
         if intent_weight or entity_weight or entity_end_weight:
             gazetteer = load_gazetteer(selected_dirs(dict(lexicon_domains or {}), lexicon_extra_dirs),
                                        f"{cache_dir}/gazetteer")
@@ -77,12 +78,12 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
             def find(text: str) -> list[tuple[int, int]]:
                 return [(h.start, h.end) for h in gazetteer.find(text)]
 
-            gaps += [(inside_entity(find, entity_min_chars), entity_weight),
-                     (entity_ends(find, entity_end_min_chars), entity_end_weight)]
+            gaps.append((inside_entity(find, entity_min_chars), entity_weight))
+            proposals.append((entity_ends(find, entity_end_min_chars), entity_end_weight))
             if intent_weight:
                 evidence.append((self._intent(intent_checkpoint, gazetteer, device, backend, str(cache_dir)),
                                  intent_weight))
-        self.model = JointDecoder(self.model, evidence, settings, gaps)
+        self.model = JointDecoder(self.model, evidence, settings, gaps, proposals)
 
     @staticmethod
     def _intent(checkpoint: str | None, gazetteer: Gazetteer, device: str, backend: str, cache_dir: str

@@ -57,11 +57,16 @@ def test_without_piece_evidence_the_search_is_the_threshold_rule():
     assert cut_texts(JointDecoder(tagger, []), text) == cut_texts(tagger, text)
 
 
-def test_a_lone_request_with_no_doubtful_gap_asks_the_piece_model_nothing():
-    scorer = KnownRequests(WEATHER)
-    joint = JointDecoder(FixedTagger({}), [(scorer, 1.0)])
+def test_a_lone_request_with_no_doubtful_gap_asks_the_piece_model_and_gap_evidence_nothing():
+    scorer, gap_asked = KnownRequests(WEATHER), []
+
+    def penalty(texts):  # noqa: ANN001, ANN202
+        gap_asked.extend(texts)
+        return [[0.0] * (len(t) + 1) for t in texts]
+
+    joint = JointDecoder(FixedTagger({}), [(scorer, 1.0)], JointSettings(), [(penalty, 1.0)])
     assert cut_texts(joint, WEATHER) == [WEATHER]
-    assert scorer.asked == []
+    assert scorer.asked == [] and gap_asked == []
 
 
 @pytest.mark.parametrize("text", ["", "好", "。。！？", "   ", "，"])
@@ -121,6 +126,7 @@ def test_an_entry_end_is_a_candidate_even_where_the_tagger_sees_no_gap():
     text = MUSIC + WEATHER
     tagger = FixedTagger({})   # every gap at 0.01: below candidate_min, so the tagger alone never cuts
     ends = entity_ends(lambda t: [(3, 5)] if t == text else [])   # 稻香 ends at offset 5
-    joint = JointDecoder(tagger, [(KnownRequests(MUSIC, WEATHER), 3.0)], JointSettings(), [(ends, 1.0)])
+    joint = JointDecoder(tagger, [(KnownRequests(MUSIC, WEATHER), 3.0)], JointSettings(),
+                         candidate_evidence=[(ends, 1.0)])
     assert cut_texts(joint, text) == [MUSIC, WEATHER]
     assert cut_texts(JointDecoder(tagger, [(KnownRequests(MUSIC, WEATHER), 3.0)]), text) == [text]
