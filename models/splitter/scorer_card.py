@@ -31,7 +31,7 @@ Is this piece of unpunctuated text exactly one complete request? The joint split
 | data | {data} |
 | optimisation | {optimisation} |
 | seed | {cfg['seed']} |
-| wall time | {result['wall_s'] / 60:.1f} min (2 CPU cores, shared with another training run) |
+| wall time | {result['wall_s'] / 60:.1f} min (this command, end to end) |
 
 ## Dev scores
 

@@ -48,6 +48,7 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
                  max_span: int = 8, entity_weight: float = 0.0, entity_min_chars: int = 3,
                  entity_end_weight: float = 0.0, entity_end_min_chars: int = 2,
                  intent_weight: float = 0.0, intent_checkpoint: str | None = None,
+                 intent_precision: str = "auto-gpu", intent_batch_chars: int = 4096,
                  lexicon_domains: Mapping[str, str] | None = None, lexicon_extra_dirs: Sequence[str] = (),
                  threshold: float = 0.5, terminators: str = TERMINATORS, precision: str = "auto",
                  device: str = "cpu", batch_chars: int = 8192, backend: str = "torch",
@@ -81,19 +82,19 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
             gaps.append((inside_entity(find, entity_min_chars), entity_weight))
             proposals.append((entity_ends(find, entity_end_min_chars), entity_end_weight))
             if intent_weight:
-                evidence.append((self._intent(intent_checkpoint, gazetteer, device, backend, str(cache_dir)),
-                                 intent_weight))
+                evidence.append((self._intent(intent_checkpoint, intent_precision, intent_batch_chars, gazetteer,
+                                              device, backend, str(cache_dir)), intent_weight))
         self.model = JointDecoder(self.model, evidence, settings, gaps, proposals)
 
     @staticmethod
-    def _intent(checkpoint: str | None, gazetteer: Gazetteer, device: str, backend: str, cache_dir: str
-                ) -> PieceScore:
+    def _intent(checkpoint: str | None, precision: str, batch_chars: int, gazetteer: Gazetteer, device: str,
+                backend: str, cache_dir: str) -> PieceScore:
         if not checkpoint:
             raise ConfigError("splitter.intent_checkpoint: needed when splitter.intent_weight > 0")
         folder = Path(checkpoint).resolve()
         try:
             with onnx_load_errors(backend):
-                classifier = _load_intent(folder, resolve_runtime(backend, "auto-gpu", device), device, 4096,
+                classifier = _load_intent(folder, resolve_runtime(backend, precision, device), device, batch_chars,
                                           backend, cache_dir, weights_mtime(folder))
         except FileNotFoundError as exc:
             raise ConfigError(f"splitter.intent_checkpoint: {exc}") from exc
