@@ -18,7 +18,7 @@ from pipeline.composer import build_stages
 from pipeline.config import load_config
 from pipeline.errors import ConfigError, InputError, InputTooLongError
 from pipeline.protocol import ReloadableStage, Stage
-from pipeline.schema import PipelineResult, Query
+from pipeline.schema import PipelineResult, Query, encoding_problem
 
 
 class RuntimeConfig(BaseModel):
@@ -85,6 +85,9 @@ class Pipeline:
         if query is None:
             if not isinstance(item, str):
                 raise InputError(f"input {index}: expected text (str) or Query, got {type(item).__name__}")
+            problem = encoding_problem(item)
+            if problem:
+                raise InputError(f"input {index}: {problem}")
             query = Query(text=item)
         check_length(query.text, self.runtime.max_chars, f"input {index}")
         return PipelineResult(query=query)

@@ -10,10 +10,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Granularity = Literal["fine", "coarse"]
 GRANULARITIES: tuple[Granularity, ...] = ("coarse", "fine")
+SESSION_ID_MAX_CHARS = 128  # an id names a session; longer ones are payload, kept per session in memory
+
+
+def encoding_problem(text: str) -> str | None:
+    """Why ``text`` cannot be written as UTF-8 (a lone surrogate), or None.
+
+    Python strings may hold lone surrogates (``"\\ud800"`` in JSON, undecodable bytes in argv); every
+    model, file and response downstream needs UTF-8, so such text is refused at the edge with its position.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start} is not valid "
+                "Unicode text; send UTF-8")
+    return None
 
 
 class _Model(BaseModel):
@@ -24,11 +39,19 @@ class Query(_Model):
     """What the caller sent: raw (ASR) text plus optional per-request choices."""
 
     text: str
-    session_id: str | None = None
+    session_id: str | None = Field(None, max_length=SESSION_ID_MAX_CHARS)
     lexicons: list[str] | None = Field(None, description="restrict slot tagging to these lexicon domains")
     granularities: list[Granularity] | None = Field(None, description="segmentations to produce")
     reference_time: datetime | None = Field(
         None, description="ISO 8601; what 明天 and 半小时后 are relative to (default: now, local time)")
+
+    @field_validator("text", "session_id")
+    @classmethod
+    def _utf8(cls, value: str | None) -> str | None:
+        problem = None if value is None else encoding_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class Token(_Model):

@@ -49,3 +49,17 @@ def test_unknown_fields_and_granularities_are_rejected():
         Sentence(text="a", start=0, end=1, tokens={"medium": []})
     with pytest.raises(ValidationError):
         Reply(text="x", source="oracle")
+
+
+def test_text_that_is_not_utf8_is_refused_at_the_edge_with_its_position():
+    with pytest.raises(ValidationError, match=r"lone surrogate U\+D800 at character 2"):
+        Query(text="北京\ud800")
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        Query(text="北京", session_id="s\udcff")
+    assert Query(text="北京\u2028\x00\x85😀").text == "北京\u2028\x00\x85😀"  # odd but valid text passes
+
+
+def test_session_id_is_an_id_not_a_payload():
+    Query(text="x", session_id="s" * 128)
+    with pytest.raises(ValidationError, match="at most 128"):
+        Query(text="x", session_id="s" * 129)
