@@ -54,7 +54,7 @@ def test_unknown_fields_and_granularities_are_rejected():
 def test_text_that_is_not_utf8_is_refused_at_the_edge_with_its_position():
     with pytest.raises(ValidationError, match=r"lone surrogate U\+D800 at character 2"):
         Query(text="北京\ud800")
-    with pytest.raises(ValidationError, match="lone surrogate"):
+    with pytest.raises(ValidationError, match="lone surrogate|unicode string"):  # pydantic's own check, first
         Query(text="北京", session_id="s\udcff")
     assert Query(text="北京\u2028\x00\x85😀").text == "北京\u2028\x00\x85😀"  # odd but valid text passes
 
