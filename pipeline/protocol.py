@@ -27,6 +27,7 @@ class Stage(Protocol):
 
 @runtime_checkable
 class ReloadableStage(Stage, Protocol):
-    def reload_lexicons(self) -> None:
-        """Re-read external resources and swap them in atomically; calls in flight keep the old ones."""
+    def reload_lexicons(self) -> bool:
+        """Re-read external resources and swap them in atomically; calls in flight keep the old ones.
+        True when anything changed (an unchanged resource should cost little and swap nothing)."""
         ...

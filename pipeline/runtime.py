@@ -113,11 +113,10 @@ class Pipeline:
         # each result carries the wall time of the batch it was processed in
         return [d.model_copy(update={"timings_ms": dict(timings), "stages": list(names)}) for d in docs]
 
-    def reload_lexicons(self) -> None:
-        """Hot reload: every stage that reads lexicons rebuilds them and swaps atomically."""
-        for _, stage in self.stages:
-            if isinstance(stage, ReloadableStage):
-                stage.reload_lexicons()
+    def reload_lexicons(self) -> bool:
+        """Hot reload: every stage that reads lexicons rebuilds them and swaps atomically. True when any changed."""
+        changed = [stage.reload_lexicons() for _, stage in self.stages if isinstance(stage, ReloadableStage)]
+        return any(changed)
 
 
 def _chunks(items: list[PipelineResult], size: int) -> Iterator[list[PipelineResult]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from models.lexicon.gazetteer import Gazetteer, GazetteerHit, load_gazetteer
+from models.lexicon.live import LiveGazetteer
 from models.lexicon.manifest import read_manifest
 
 CharTags = list[list[str]]
@@ -47,8 +48,10 @@ def char_tags(length: int, spans: Iterable[tuple[int, int, str]]) -> CharTags:
     return tags
 
 
-def gazetteer_featurizer(gazetteer: Gazetteer, domains: frozenset[str] | None = None) -> Featurizer:
-    """texts -> ``char_tags`` per text, from one gazetteer (optionally restricted to some domains)."""
+def gazetteer_featurizer(gazetteer: Gazetteer | LiveGazetteer, domains: frozenset[str] | None = None
+                         ) -> Featurizer:
+    """texts -> ``char_tags`` per text, from one gazetteer (optionally restricted to some domains); a live one
+    is read at each call, so a reload reaches the features."""
 
     def featurize(texts: Sequence[str]) -> list[CharTags]:
         out = []

@@ -91,11 +91,24 @@ def read_manifest(path: Path) -> LexiconManifest:
     if not isinstance(raw, dict):
         raise LexiconError(f"{manifest_path}: expected a mapping with keys domain, slots")
     try:
-        return LexiconManifest.model_validate(raw)
+        manifest = LexiconManifest.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise LexiconError(f"{manifest_path}: {where}: {first['msg']}") from exc
+    _check_confined(manifest, path, manifest_path)
+    return manifest
+
+
+def _check_confined(manifest: LexiconManifest, path: Path, manifest_path: Path) -> None:
+    """Entry files must lie inside their lexicon folder (symlinks resolved): a manifest is something users
+    download and swap, and ``../../etc/passwd`` or an absolute path must not make duihua read what it names."""
+    root = path.resolve()
+    for i, slot in enumerate(manifest.slots):
+        for fname in slot.files:
+            if not (root / fname).resolve().is_relative_to(root):
+                raise LexiconError(f"{manifest_path}: slots.{i}.files: {fname!r} is outside the lexicon folder "
+                                   f"{path}; list files inside it")
 
 
 def read_entries(file: Path) -> list[LexiconEntry]:

@@ -9,12 +9,12 @@ what the slot-aware intent model consumes: it learns how far to trust noisy gaze
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import ClassVar, Literal
 
 from models.lexicon.features import char_tags, distinct_hits, selected_dirs
-from models.lexicon.gazetteer import Gazetteer, GazetteerHit, build_cache_in_subprocess, load_gazetteer
+from models.lexicon.gazetteer import Gazetteer, GazetteerHit
+from models.lexicon.live import LiveGazetteer
 from pipeline.errors import ConfigError, InputError
 from pipeline.schema import Granularity, PipelineResult, Sentence, SlotMatch, Token
 
@@ -35,12 +35,11 @@ class GazetteerSlotTagger:
         self.cache_dir = cache_dir
         self.boundary_granularity = boundary_granularity
         self.boundary_policy = boundary_policy
-        self._lock = threading.Lock()  # serialises reloads; readers never take it
-        self._gazetteer = self._load()
+        self.lexicons = LiveGazetteer(self.selected_dirs, cache_dir)
 
     @property
     def gazetteer(self) -> Gazetteer:
-        return self._gazetteer
+        return self.lexicons.current
 
     @property
     def slot_tags(self) -> list[str]:
@@ -49,28 +48,16 @@ class GazetteerSlotTagger:
         ``char_slots`` carries tag names, which stay meaningful when lexicons are swapped; a model maps them to
         ids with this list (``slot_tags.index(tag)``) and must treat tags it has not seen as unknown.
         """
-        types = sorted({src.slot for src in self._gazetteer.sources})
+        types = sorted({src.slot for src in self.gazetteer.sources})
         return [f"{bi}-{t}" for t in types for bi in ("B", "I")]
 
     def selected_dirs(self) -> list[tuple[str, str]]:
         """``[(domain, folder)]`` this tagger loads: the configured domains, then the extra folders."""
         return selected_dirs(self.domain_dirs, self.extra_dirs)
 
-    def _load(self) -> Gazetteer:
-        return load_gazetteer(self.selected_dirs(), self.cache_dir)
-
-    def reload_lexicons(self) -> None:
-        """Rebuild from disk, then swap the reference: one attribute store, atomic for concurrent readers.
-
-        With a cache folder, an edited lexicon is built in a child process and only unpickled here (see
-        ``build_cache_in_subprocess``: a build on a thread of a server stalls its model thread on the GIL).
-        This process never writes the cache on reload: pickling leaks native memory (see ``load_gazetteer``).
-        """
-        with self._lock:
-            dirs = self.selected_dirs()
-            if self.cache_dir is not None:
-                build_cache_in_subprocess(dirs, self.cache_dir)  # on failure the load below names the error
-            self._gazetteer = load_gazetteer(dirs, self.cache_dir, write_cache=False)
+    def reload_lexicons(self) -> bool:
+        """Rebuild from disk and swap atomically (``LiveGazetteer.reload``); True when the lexicons changed."""
+        return self.lexicons.reload()
 
     # -- tagging -----------------------------------------------------------------------------------------
     @staticmethod
@@ -118,7 +105,7 @@ class GazetteerSlotTagger:
         })
 
     def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
-        gazetteer = self._gazetteer  # one read: a concurrent reload cannot mix two lexicon versions in a batch
+        gazetteer = self.gazetteer  # one read: a concurrent reload cannot mix two lexicon versions in a batch
         out = []
         for doc in docs:
             domains = None

@@ -88,9 +88,9 @@ class FusedSlotTagger:
         self.min_score, self.gazetteer_fill, self.values = min_score, gazetteer_fill, values
         self.value_slots = frozenset(value_slots)
 
-    def reload_lexicons(self) -> None:
+    def reload_lexicons(self) -> bool:
         """The tagger reads lexicons only through the gazetteer's tags, so a reload changes its input at once."""
-        self.gazetteer.reload_lexicons()
+        return self.gazetteer.reload_lexicons()
 
     def _learned(self, sentence: Sentence, span: TaggedSpan, value_spans: Sequence[value_parser.ValueSpan],
                  reference: datetime) -> SlotMatch:

@@ -8,8 +8,8 @@ fed the configured lexicons' tags as the intent stage is; with ``entity_weight >
 entry is penalised, and with ``entity_end_weight > 0`` the gap right after one is a candidate with a bonus.
 Pieces of every query in a batch go through each
 piece model in one call, and only gaps the tagger has doubts about are asked about, so a lone request costs
-one tagger pass, as under ``splitter=neural``. The splitter's copy of the lexicons is loaded at start-up
-(a lexicon reload of the server reaches the slot stage, not this evidence).
+one tagger pass, as under ``splitter=neural``. The splitter's lexicons are a ``LiveGazetteer``: a server's
+lexicon reload refreshes them as it does the slot stage's.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from models.lexicon.features import gazetteer_featurizer, selected_dirs
-from models.lexicon.gazetteer import Gazetteer, load_gazetteer
+from models.lexicon.live import LiveGazetteer
 from models.splitter.joint import (
     GapScore,
     JointDecoder,
@@ -72,9 +72,10 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
         evidence: list[tuple[PieceScore, float]] = [(scorer.log_probabilities, scorer_weight)]
         gaps: list[tuple[GapScore, float]] = []
         proposals: list[tuple[GapScore, float]] = []
+        self.lexicons: LiveGazetteer | None = None
         if intent_weight or entity_weight or entity_end_weight:
-            gazetteer = load_gazetteer(selected_dirs(dict(lexicon_domains or {}), lexicon_extra_dirs),
-                                       f"{cache_dir}/gazetteer")
+            domains, extra = dict(lexicon_domains or {}), list(lexicon_extra_dirs)
+            gazetteer = self.lexicons = LiveGazetteer(lambda: selected_dirs(domains, extra), f"{cache_dir}/gazetteer")
 
             def find(text: str) -> list[tuple[int, int]]:
                 return [(h.start, h.end) for h in gazetteer.find(text)]
@@ -86,8 +87,12 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
                                               device, backend, str(cache_dir)), intent_weight))
         self.model = JointDecoder(self.model, evidence, settings, gaps, proposals)
 
+    def reload_lexicons(self) -> bool:
+        """Refresh the lexicons the entity and intent evidence read; True when they changed."""
+        return self.lexicons.reload() if self.lexicons is not None else False
+
     @staticmethod
-    def _intent(checkpoint: str | None, precision: str, batch_chars: int, gazetteer: Gazetteer, device: str,
+    def _intent(checkpoint: str | None, precision: str, batch_chars: int, gazetteer: LiveGazetteer, device: str,
                 backend: str, cache_dir: str) -> PieceScore:
         if not checkpoint:
             raise ConfigError("splitter.intent_checkpoint: needed when splitter.intent_weight > 0")

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from models.lexicon import gazetteer as gz
@@ -25,6 +27,19 @@ def test_bad_manifests_name_the_file_and_key(tmp_path, content, message):
     with pytest.raises(LexiconError, match=message) as err:
         load_domain(tmp_path)
     assert str(tmp_path) in str(err.value)
+
+
+@pytest.mark.parametrize("listed", ["../outside.txt", "sub/../../outside.txt", "/etc/passwd", "link.txt"])
+def test_manifest_files_must_stay_inside_their_folder(tmp_path, listed):
+    folder = tmp_path / "lex"
+    folder.mkdir()
+    (tmp_path / "outside.txt").write_text("秘密\n", encoding="utf-8")
+    (folder / "link.txt").symlink_to(tmp_path / "outside.txt")
+    (folder / "lexicon.yaml").write_text(f"domain: x\nslots: [{{type: a, files: ['{listed}']}}]\n", encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"slots\.0\.files: .* is outside the lexicon folder"):
+        load_domain(folder)
+    with pytest.raises(LexiconError, match="outside the lexicon folder"):
+        gz.content_hash([("x", folder)])  # the cache key is computed before any entry is parsed
 
 
 def test_bad_entry_line_is_reported_with_its_line_number(mini_lexicons):
@@ -65,8 +80,55 @@ def test_corrupt_cache_is_rebuilt(mini_lexicons, tmp_path):
     cache = tmp_path / "cache"
     gz.load_gazetteer(dirs, cache)
     for f in cache.iterdir():
-        f.write_bytes(b"not a pickle")
+        f.write_bytes(b"not a cache")
     assert gz.load_gazetteer(dirs, cache).lookup("稻香")[0].source.slot == "song"
+
+
+class _Planted:
+    """What an attacker pickles: unpickling it would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_cache_file_never_runs_code(mini_lexicons, tmp_path, monkeypatch):
+    """Cache names follow from public lexicon content, so anyone who can write the folder can plant the file
+    the next start-up reads. Reading it must parse data only: no pickle, and no automaton parse before its
+    checksum matches."""
+    import pickle
+
+    dirs = list(mini_lexicons.items())
+    cache = tmp_path / "cache"
+    digest = gz.content_hash([(n, p) for n, p in dirs])[:32]
+    cache.mkdir()
+    marker = tmp_path / "pwned"
+    (cache / f"{digest}.pkl").write_bytes(pickle.dumps(_Planted(marker)))  # the previous format's name
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("the cache was unpickled"))
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("the cache was unpickled"))
+    assert gz.load_gazetteer(dirs, cache).lookup("稻香")  # built, and cached in the data-only format
+    assert not marker.exists()
+
+    (cache / f"{digest}.aho").write_bytes(b"\x00" * 64)  # a tampered automaton beside its genuine JSON
+    parsed = []
+    real_load = gz.ahocorasick.load
+    monkeypatch.setattr(gz.ahocorasick, "load", lambda *a: parsed.append(a) or real_load(*a))
+    assert gz.load_gazetteer(dirs, cache).lookup("稻香")[0].source.slot == "song"
+    assert parsed == []  # its checksum failed, so it was never parsed: rebuilt instead
+    assert gz.load_gazetteer(dirs, cache).lookup("稻香") and len(parsed) == 1  # the rewritten cache is read
+
+
+def test_cached_gazetteer_matches_like_a_fresh_build(mini_lexicons, tmp_path):
+    dirs = list(mini_lexicons.items())
+    fresh = gz.load_gazetteer(dirs, None)
+    gz.load_gazetteer(dirs, tmp_path)
+    cached = gz.load_gazetteer(dirs, tmp_path)
+    text = "我想听周董的稻香然后去北京"
+    assert cached.find(text) == fresh.find(text) != []
+    assert cached.counts() == fresh.counts() and cached.size == fresh.size
+    assert cached.surfaces_by_slot() == fresh.surfaces_by_slot()
 
 
 def test_reload_helper_reparses_only_the_edited_domain(mini_lexicons, monkeypatch):

@@ -39,23 +39,27 @@ def test_reload_during_concurrent_calls(mini_lexicons):
     assert set(seen) <= {("稻香",), ("夜曲", "稻香")}  # old or new lexicon, never a mix or a failure
 
 
-def test_reload_builds_in_a_child_and_never_pickles_in_the_server(mini_lexicons, tmp_path, monkeypatch):
-    """Pickling an automaton leaks the dump (pyahocorasick#219) and a build holds the GIL: a reload leaves both to
-    a child process, which writes the cache; the serving process only reads it."""
+def test_reload_builds_in_a_child_and_only_reads_the_cache_in_the_server(mini_lexicons, tmp_path, monkeypatch):
+    """A build holds the GIL: a reload leaves it to a child process, which writes the cache; the serving process
+    only reads it. A reload of unchanged lexicons reads nothing and swaps nothing."""
     from models.lexicon import gazetteer
 
     cache = tmp_path / "cache"
     pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "reply=none", f"slots.cache_dir={cache}"))
-    assert len(list(cache.iterdir())) == 1  # start-up builds and caches once
-    pickled, built = [], []
-    monkeypatch.setattr(gazetteer, "_atomic_pickle", lambda *a: pickled.append(a))
-    real_build = gazetteer.build_gazetteer
+    assert len(list(cache.glob("*.json"))) == 1  # start-up builds and caches once
+    written, built, read = [], [], []
+    monkeypatch.setattr(gazetteer, "_write_cache", lambda *a: written.append(a))
+    real_build, real_read = gazetteer.build_gazetteer, gazetteer._read_cache
     monkeypatch.setattr(gazetteer, "build_gazetteer", lambda *a, **k: built.append(1) or real_build(*a, **k))
+    monkeypatch.setattr(gazetteer, "_read_cache", lambda *a: read.append(1) or real_read(*a))
+    before = pipe.stage("slots").gazetteer
+    assert pipe.reload_lexicons() is False and read == []
+    assert pipe.stage("slots").gazetteer is before
     with (mini_lexicons["minimusic"] / "song.txt").open("a", encoding="utf-8") as fh:
         fh.write("夜曲\n")
-    pipe.reload_lexicons()
-    assert pickled == [] and built == []  # built and pickled by the child, only unpickled here
-    assert len(list(cache.iterdir())) == 2
+    assert pipe.reload_lexicons() is True
+    assert written == [] and built == [] and read == [1]  # built and written by the child, only read here
+    assert len(list(cache.glob("*.json"))) == 2
     assert [m.surface for m in pipe("播放夜曲").sentences[0].slots] == ["夜曲"]
 
 
@@ -63,7 +67,10 @@ def test_cache_folder_keeps_the_newest_automata(tmp_path):
     from models.lexicon.gazetteer import _prune
 
     for i in range(5):
-        (tmp_path / f"{i}.pkl").write_bytes(b"x")
-        os.utime(tmp_path / f"{i}.pkl", (i, i))
+        for suffix in (".aho", ".json"):
+            (tmp_path / f"{i}{suffix}").write_bytes(b"x")
+            os.utime(tmp_path / f"{i}{suffix}", (i, i))
+    (tmp_path / "old.pkl").write_bytes(b"x")  # an earlier version's pickle: never read, so removed
+    (tmp_path / "fresh.aho").write_bytes(b"x")  # a writer's first file, its JSON not yet there: kept
     _prune(tmp_path, keep=2)
-    assert sorted(f.name for f in tmp_path.iterdir()) == ["3.pkl", "4.pkl"]
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["3.aho", "3.json", "4.aho", "4.json", "fresh.aho"]

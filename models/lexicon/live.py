@@ -1,0 +1,56 @@
+"""A gazetteer that can be swapped for a fresh one while other threads keep matching against it.
+
+Why its own object: the slot tagger and the joint splitter both match against the lexicons, and a hot reload
+must refresh every such reader, not only the slot stage. Each holds one ``LiveGazetteer``; readers take
+``current`` once per batch, so a batch never mixes two lexicon versions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from models.common.errors import LexiconError
+from models.lexicon.gazetteer import (
+    Gazetteer,
+    GazetteerHit,
+    build_cache_in_subprocess,
+    content_hash,
+    load_gazetteer,
+    resolved_dirs,
+)
+
+Dirs = Sequence[tuple[str, str | Path]]
+
+
+class LiveGazetteer:
+    """The gazetteer of ``dirs()`` (re-read at each reload, so an extra folder's manifest may rename its domain)."""
+
+    def __init__(self, dirs: Callable[[], Dirs], cache_dir: str | Path | None = None) -> None:
+        self._dirs = dirs
+        self.cache_dir = cache_dir
+        self._lock = threading.Lock()  # serialises reloads; readers never take it
+        self.current: Gazetteer = load_gazetteer(dirs(), cache_dir)
+
+    def find(self, text: str, domains: frozenset[str] | None = None) -> list[GazetteerHit]:
+        return self.current.find(text, domains)
+
+    def reload(self) -> bool:
+        """Rebuild from disk and swap with one attribute store; True when the lexicons changed.
+
+        Unchanged lexicons (the same content hash) cost one hash of the files and swap nothing. With a cache
+        folder an edit is built in a helper process and only read back here (``build_cache_in_subprocess``:
+        a build on a server thread would stall its model thread on the GIL).
+        """
+        with self._lock:
+            dirs = self._dirs()
+            try:
+                if content_hash(resolved_dirs(dirs)) == self.current.content_hash:
+                    return False
+            except (OSError, LexiconError):
+                pass  # the load below names the error
+            if self.cache_dir is not None:
+                build_cache_in_subprocess(dirs, self.cache_dir)  # on failure the load below names the error
+            self.current = load_gazetteer(dirs, self.cache_dir, write_cache=False)
+            return True
