@@ -11,10 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+import pickle
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from models.common.errors import TrainConfigError
@@ -55,15 +58,40 @@ def train_or_reuse(folder: Path, train: Callable[[], dict[str, Any]], name: str)
 
 def cached_labels(path: Path, key: str, compute: Callable[[], Any]) -> Any:
     """``compute()``, saved to ``path`` under ``key`` and read back while the key matches (same seed, data
-    size and teacher weights); retrained teachers change the key, so their labels are recomputed."""
+    size and teacher weights); retrained teachers change the key, so their labels are recomputed.
+
+    The work folder is writable by whoever runs training, so the file is read with ``weights_only=True``
+    (tensors and plain containers, nothing callable): numpy arrays are stored as tensors and given back as
+    numpy. An unreadable or foreign file is recomputed, never trusted."""
     if path.is_file():
-        saved = torch.load(path, weights_only=False)
-        if saved.get("key") == key:
-            return saved["labels"]
+        try:
+            saved = torch.load(path, weights_only=True)
+            if isinstance(saved, dict) and saved.get("key") == key:
+                return _from_tensors(saved["labels"])
+        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, KeyError) as exc:
+            log.warning("recomputing soft labels: %s is unreadable (%s)", path, str(exc).splitlines()[0][:200])
     labels = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"key": key, "labels": labels}, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({"key": key, "labels": _to_tensors(labels)}, tmp)
+    os.replace(tmp, path)  # a run killed while saving leaves the old file or none, never half of one
     return labels
+
+
+def _to_tensors(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, list | tuple):
+        return type(value)(_to_tensors(v) for v in value)
+    return value
+
+
+def _from_tensors(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, list | tuple):
+        return type(value)(_from_tensors(v) for v in value)
+    return value
 
 
 def weights_key(prefix: str, weight_files: list[Path]) -> str:
