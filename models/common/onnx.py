@@ -8,6 +8,10 @@ Exports are derived artefacts, so they are not shipped: the first use of ``backe
 ``duihua export <stage>``) exports the checkpoint into the cache folder (``paths.cache``, ``DUIHUA_CACHE_DIR``),
 keyed by a SHA-256 of the checkpoint files, and later runs load the cached file.
 
+Several processes may start at once on an empty cache (a few ``duihua run`` in parallel, server replicas):
+each export is written to a temporary file of its own and renamed into place, under a file lock per cache
+entry, so one process exports and the others wait for it and load its file.
+
 A cached file that ONNX Runtime cannot load (truncated, corrupt, written by an incompatible exporter) is
 derived data, so ``load_runner`` deletes it and exports again, once, with a warning. If even a fresh export
 does not load, ``OnnxLoadError`` names the file and the way out (``runtime=torch``); the pipeline turns it
@@ -19,12 +23,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 
 log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -49,7 +55,7 @@ def export(module: torch.nn.Module, example: dict[str, torch.Tensor], output_nam
     names them (inputs whose second axis is not the sequence, outputs with dynamic axes)."""
     names = list(example)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.onnx")
+    tmp = _private_temp(path)
     axes = dict(dynamic_axes or {k: {0: "batch", 1: "seq"} for k in names})
     fastpath = torch.backends.mha.get_fastpath_enabled()
     # the fused nn.TransformerEncoderLayer kernel has no ONNX symbolic; the plain ops it fuses do (and ORT
@@ -60,23 +66,33 @@ def export(module: torch.nn.Module, example: dict[str, torch.Tensor], output_nam
             warnings.simplefilter("ignore")  # tracer warnings about Python control flow are expected and harmless
             torch.onnx.export(module.eval(), tuple(example.values()), str(tmp), input_names=names,
                               output_names=list(output_names), dynamic_axes=axes, opset_version=17, dynamo=False)
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
-    os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+        tmp.unlink(missing_ok=True)
+
+
+def _private_temp(path: Path) -> Path:
+    """A temporary file next to ``path`` that no other process or thread writes (``.onnx``: the exporter and
+    the quantizer look at the suffix)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.onnx")
+    os.close(fd)
+    return Path(name)
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    tmp = dst.with_suffix(".tmp.onnx")
+    tmp = _private_temp(dst)
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer's "consider pre-processing" advice is about conv nets
     try:
         quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+        os.replace(tmp, dst)
     finally:
         root.setLevel(level)
-    os.replace(tmp, dst)
+        tmp.unlink(missing_ok=True)
 
 
 def cached_model(backend: str, files: Sequence[Path], cache_dir: str | Path, build: Callable[[Path], None],
@@ -87,12 +103,17 @@ def cached_model(backend: str, files: Sequence[Path], cache_dir: str | Path, bui
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     folder = Path(cache_dir).expanduser() / "onnx" / checkpoint_key(files)
     fp32, int8 = folder / f"{name}.onnx", folder / f"{name}.int8.onnx"
-    if not fp32.is_file():
-        log.warning("exporting %s to ONNX (once; cached in %s)", files[0].parent, folder)
-        build(fp32)
-    if backend == "onnx-int8" and not int8.is_file():
-        quantize_int8(fp32, int8)
-    return int8 if backend == "onnx-int8" else fp32
+    wanted = int8 if backend == "onnx-int8" else fp32
+    if wanted.is_file():
+        return wanted
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / f".{name}.lock"):  # the first process exports; the others wait, then find its file
+        if not fp32.is_file():
+            log.warning("exporting %s to ONNX (once; cached in %s)", files[0].parent, folder)
+            build(fp32)
+        if backend == "onnx-int8" and not int8.is_file():
+            quantize_int8(fp32, int8)
+    return wanted
 
 
 def load_runner(backend: str, files: Sequence[Path], cache_dir: str | Path, build: Callable[[Path], None],
@@ -103,8 +124,9 @@ def load_runner(backend: str, files: Sequence[Path], cache_dir: str | Path, buil
         return OnnxRunner(path)
     except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
         log.warning("%s does not load (%s); exporting it again", path, str(exc).splitlines()[0][:200])
-        for stale in path.parent.glob(f"{name}*.onnx"):
-            stale.unlink(missing_ok=True)
+        with FileLock(path.parent / f".{name}.lock"):
+            for stale in (path.parent / f"{name}.onnx", path.parent / f"{name}.int8.onnx"):
+                stale.unlink(missing_ok=True)
     path = cached_model(backend, files, cache_dir, build, name)
     try:
         return OnnxRunner(path)

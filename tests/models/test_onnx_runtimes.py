@@ -98,3 +98,44 @@ def test_a_file_that_never_loads_raises_a_readable_error(tmp_path: Path) -> None
     with pytest.raises(OnnxLoadError, match=r"cannot load .*model\.onnx.*use runtime=torch"):
         load_runner("onnx", files, tmp_path / "cache", broken_export)
     assert len(builds) == 2   # exported again once, then given up
+
+
+_RACER = """
+import os, sys, time
+from pathlib import Path
+from models.common.onnx import cached_model
+
+log, cache, weights = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+
+def build(path: Path) -> None:
+    with log.open("a") as fh:
+        fh.write(f"{os.getpid()}\\n")
+    with path.open("wb") as fh:  # a slow writer: a reader that does not wait would see half a file
+        for _ in range(20):
+            fh.write(b"x" * 1000)
+            fh.flush()
+            time.sleep(0.02)
+
+print(cached_model("onnx", [weights], cache, build))
+"""
+
+
+def test_parallel_cold_starts_export_once_and_all_get_the_whole_file(tmp_path: Path) -> None:
+    """Three processes on an empty cache: one exports, the others wait for its file (they used to share one
+    temporary name and fail half the time)."""
+    import subprocess
+    import sys
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"weights")
+    log = tmp_path / "builds.log"
+    root = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(log), str(tmp_path / "cache"), str(weights)],
+                              cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
+    paths = {out.strip() for out, _ in outs}
+    assert len(paths) == 1 and Path(paths.pop()).read_bytes() == b"x" * 20000
+    assert len(log.read_text().split()) == 1
+    assert not list((tmp_path / "cache").rglob("*.tmp.onnx"))
