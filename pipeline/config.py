@@ -1,14 +1,13 @@
 """Compose Hydra configs from the project's ``conf/`` tree, turning Hydra's errors into one readable line.
 
-The project root is found from this file (``pipeline/`` sits at the top of the checkout, and the package is
-installed in editable mode), or from ``DUIHUA_ROOT`` when set. ``${duihua_root:}`` exposes it to configs.
+The data root (the folder holding ``conf/``, ``lexicons/``, ``checkpoints/``, ``demo/``) is ``DUIHUA_ROOT`` when
+set, else the package data of an installed wheel, else the checkout above ``pipeline/`` (``pipeline.resources``).
+``${duihua_root:}`` exposes it to configs.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
@@ -16,8 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.errors import ConfigError, first_message
+from pipeline.resources import data_root
 
-ROOT = Path(os.environ.get("DUIHUA_ROOT", Path(__file__).resolve().parents[1]))
+ROOT = data_root()
 CONF_DIR = ROOT / "conf"
 
 if not OmegaConf.has_resolver("duihua_root"):
@@ -40,7 +40,8 @@ def _options_hint(exc: BaseException) -> str:
 def load_config(config_name: str = "pipeline", overrides: Sequence[str] = ()) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` with ``overrides`` and resolve every interpolation."""
     if not (CONF_DIR / f"{config_name}.yaml").is_file():
-        raise ConfigError(f"config not found: {CONF_DIR / config_name}.yaml")
+        hint = "" if CONF_DIR.is_dir() else " (set DUIHUA_ROOT to a folder holding conf/)"
+        raise ConfigError(f"config not found: {CONF_DIR / config_name}.yaml{hint}")
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
             cfg = compose(config_name=config_name, overrides=list(overrides))
