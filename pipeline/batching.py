@@ -10,6 +10,13 @@ Flow: ``submit(queries)`` appends a job (the queries plus an asyncio future) to 
 for more until ``max_batch`` queries are queued or ``max_wait_ms`` has passed since that first job arrived, and
 hands them to the worker thread. While a batch runs, new jobs queue up; the next batch is formed from them at
 once, so batches grow with the load on their own and an idle server adds at most ``max_wait_ms`` latency.
+
+Isolation: one request cannot hurt the others. A batch that raises anything (a refused query, or a bug a
+hostile text triggers in a stage) is rerun request by request, so only the request that raised gets the error.
+A request larger than ``max_batch`` queries runs in chunks of at most ``max_batch``; after each chunk the rest of
+it goes to the back of the queue, so requests that arrived meanwhile are not stuck behind it, and a request the
+server has given up on (timed out, client gone: its future is cancelled) is skipped, remaining chunks included,
+so it stops holding the model thread.
 """
 
 from __future__ import annotations
@@ -59,13 +66,38 @@ class ShuttingDown(Exception):
 
 @dataclass
 class Job:
-    """One request's queries and where its answer goes. Timing fields feed the request log."""
+    """One request's queries and where its answer goes. Timing fields feed the request log.
+
+    ``taken`` queries have been handed to the model thread so far and ``results`` holds the answers of those
+    that ran: a request over ``max_batch`` queries is computed a chunk at a time.
+    """
 
     queries: list[Query]
     future: asyncio.Future[list[PipelineResult]]
     enqueued: float = field(default_factory=time.perf_counter)
     started: float = 0.0
-    batch_size: int = 0
+    batch_size: int = 0  # queries in the first batch it ran in
+    chunks: int = 0      # batches it ran in
+    taken: int = 0
+    results: list[PipelineResult] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> int:
+        """Queries not yet handed to the model thread."""
+        return len(self.queries) - self.taken
+
+
+@dataclass
+class Chunk:
+    """The part of one job that runs in a batch: ``job.queries[start:end]``."""
+
+    job: Job
+    start: int
+    end: int
+
+    @property
+    def queries(self) -> list[Query]:
+        return self.job.queries[self.start : self.end]
 
 
 @dataclass
@@ -170,68 +202,102 @@ class MicroBatcher:
                     await asyncio.wait_for(self._wakeup.wait(), remaining)
                 except TimeoutError:
                     break
-            jobs = self._take()
-            if jobs:
-                await self._run(loop, jobs)
+            chunks = self._take()
+            if chunks:
+                await self._run(loop, chunks)
 
-    def _take(self) -> list[Job]:
-        """Up to ``max_batch`` queries' worth of jobs (at least one job), skipping requests already given up."""
-        jobs: list[Job] = []
-        size = 0
-        while self._pending and (not jobs or size + len(self._pending[0].queries) <= self.max_batch):
+    def _take(self) -> list[Chunk]:
+        """Up to ``max_batch`` queries, first come first served, skipping requests already given up.
+
+        A job with more queries than fit goes in part; its rest is queued again at the back, so one large
+        request takes turns with the others instead of holding the model thread for all of its queries.
+        """
+        chunks: list[Chunk] = []
+        room = self.max_batch
+        while self._pending and room > 0:
             job = self._pending.popleft()
-            self._pending_queries -= len(job.queries)
             if job.future.done():  # timed out or cancelled while queued: do not spend the models on it
+                self._pending_queries -= job.remaining
                 continue
-            jobs.append(job)
-            size += len(job.queries)
-        return jobs
+            n = min(job.remaining, room)
+            chunks.append(Chunk(job, job.taken, job.taken + n))
+            job.taken += n
+            room -= n
+            self._pending_queries -= n
+            if job.remaining:
+                self._pending.append(job)
+        return chunks
 
-    async def _run(self, loop: asyncio.AbstractEventLoop, jobs: list[Job]) -> None:
-        queries = [q for job in jobs for q in job.queries]
+    async def _run(self, loop: asyncio.AbstractEventLoop, chunks: list[Chunk]) -> None:
+        size = sum(c.end - c.start for c in chunks)
         started = time.perf_counter()
-        for job in jobs:
-            job.started, job.batch_size = started, len(queries)
+        for c in chunks:
+            if not c.job.chunks:
+                c.job.started, c.job.batch_size = started, size
+            c.job.chunks += 1
         try:
-            outcomes = await loop.run_in_executor(self._executor, self._process, queries)
+            outcomes = await loop.run_in_executor(self._executor, self._process, [c.queries for c in chunks])
         except asyncio.CancelledError:  # stopped mid-batch: nobody is left waiting in vain
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(ShuttingDown("the server is shutting down"))
+            for c in chunks:
+                if not c.job.future.done():
+                    c.job.future.set_exception(ShuttingDown("the server is shutting down"))
             raise
-        except Exception as exc:  # a bug in a stage: every request of this batch gets it (500), the loop goes on
-            log.exception("batch of %d failed", len(queries))
-            outcomes = [exc] * len(queries)
+        except Exception as exc:  # a bug outside the stages: this batch's requests get it, the loop goes on
+            log.exception("batch of %d failed", size)
+            outcomes = [exc] * len(chunks)
         self.stats.batches += 1
-        self.stats.queries += len(queries)
-        self.stats.largest_batch = max(self.stats.largest_batch, len(queries))
-        i = 0
-        for job in jobs:
-            mine, i = outcomes[i : i + len(job.queries)], i + len(job.queries)
-            if job.future.done():  # the client timed out meanwhile
-                continue
-            error = next((o for o in mine if isinstance(o, BaseException)), None)
-            if error is not None:
-                job.future.set_exception(error)
-            else:
-                job.future.set_result(mine)
+        self.stats.queries += size
+        self.stats.largest_batch = max(self.stats.largest_batch, size)
+        for c, outcome in zip(chunks, outcomes, strict=True):
+            self._deliver(c, outcome)
 
-    def _process(self, queries: list[Query]) -> list[PipelineResult | BaseException]:
-        """Worker thread: one batch; if a query in it is refused (unknown lexicon ...), rerun one by one so
-        only that request gets the error and its neighbours their results."""
+    @staticmethod
+    def _deliver(chunk: Chunk, outcome: list[PipelineResult] | BaseException) -> None:
+        """Answer the job once its last chunk is in, or at the first error (its other chunks are then skipped)."""
+        job = chunk.job
+        if job.future.done():  # the client timed out meanwhile
+            return
+        if isinstance(outcome, BaseException):
+            job.future.set_exception(outcome)
+            return
+        job.results.extend(outcome)
+        if chunk.end == len(job.queries):
+            job.future.set_result(job.results)
+
+    def _process(self, groups: list[list[Query]]) -> list[list[PipelineResult] | BaseException]:
+        """Worker thread: one batch, one outcome per job. If the batch raises anything, each job is rerun
+        alone, so only the one that raises (an unknown lexicon, a text that trips a bug) gets its error and
+        its neighbours their results."""
         try:
             try:
-                return list(self.pipe.batch(queries))
-            except DuihuaError:
-                pass
-            outcomes: list[PipelineResult | BaseException] = []
-            for q in queries:
-                try:
-                    outcomes.append(self.pipe.batch([q])[0])
-                except DuihuaError as exc:
-                    outcomes.append(exc)
-            return outcomes
+                results = self.pipe.batch([q for g in groups for q in g])
+            except Exception as exc:
+                if len(groups) == 1:
+                    _log_if_bug(exc, len(groups[0]))
+                    return [exc]
+            else:
+                out: list[list[PipelineResult] | BaseException] = []
+                i = 0
+                for g in groups:
+                    out.append(list(results[i : i + len(g)]))
+                    i += len(g)
+                return out
+            return [self._alone(g) for g in groups]
         finally:
             if self._trim is not None and time.perf_counter() - self._last_trim >= self.trim_interval_s:
                 self._trim()
                 self._last_trim = time.perf_counter()
+
+    def _alone(self, queries: list[Query]) -> list[PipelineResult] | BaseException:
+        try:
+            return list(self.pipe.batch(queries))
+        except Exception as exc:
+            _log_if_bug(exc, len(queries))
+            return exc
+
+
+def _log_if_bug(exc: Exception, n_queries: int) -> None:
+    """A refused query (``DuihuaError``) is the client's mistake and its answer says so; anything else is a
+    bug in a stage, logged with its traceback (its request gets a 500)."""
+    if not isinstance(exc, DuihuaError):
+        log.error("request of %d queries failed in the pipeline", n_queries, exc_info=exc)

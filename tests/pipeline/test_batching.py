@@ -1,9 +1,11 @@
 """MicroBatcher on its own: what is submitted in one loop tick becomes one pipeline call; bad queries in a batch
-fail alone; a full queue refuses; given-up requests are not computed."""
+fail alone, whatever they raise; a full queue refuses; given-up requests are not computed; a request over
+``max_batch`` runs in chunks that take turns with later requests."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -100,3 +102,74 @@ def test_queue_bound_and_given_up_requests(pipe):
 
     run(main())
     assert sizes == [1, 1]  # warm-up, then only the request still waited for
+
+
+def test_any_exception_fails_only_its_own_request(pipe):
+    """A bug one text trips in a stage (not a DuihuaError) must not turn its batch neighbours into 500s."""
+    real = pipe.batch
+
+    def batch(items):  # noqa: ANN001, ANN202
+        texts = [q.text if isinstance(q, Query) else q for q in items]
+        if "炸弹" in texts:
+            raise RuntimeError("boom")
+        if "毒药" in texts:
+            "\ud800".encode()  # UnicodeEncodeError, as a lone surrogate raised inside a stage
+        return real(items)
+
+    pipe.batch = batch
+
+    async def main() -> list:
+        batcher = MicroBatcher(pipe, max_batch=8, max_wait_ms=20)
+        await batcher.start()
+        jobs = [batcher.submit([Query(text=t)]) for t in ("稻香", "炸弹", "北京", "毒药")]
+        jobs.append(batcher.submit([Query(text="周董"), Query(text="炸弹")]))  # a batch request fails as a whole
+        results = await asyncio.gather(*(j.future for j in jobs), return_exceptions=True)
+        await batcher.stop()
+        return results
+
+    good, bomb, good2, poison, mixed = run(main())
+    assert good[0].query.text == "稻香" and good2[0].query.text == "北京"
+    assert isinstance(bomb, RuntimeError) and isinstance(poison, UnicodeEncodeError)
+    assert isinstance(mixed, RuntimeError)
+
+
+def test_a_large_request_runs_in_chunks_taking_turns(pipe):
+    sizes = counting(pipe)
+    finished: list[str] = []
+
+    async def main() -> list:
+        batcher = MicroBatcher(pipe, max_batch=2, max_wait_ms=0)
+        await batcher.start()
+        big = batcher.submit([Query(text=f"北京{i}") for i in range(5)])
+        small = batcher.submit([Query(text="稻香")])
+        big.future.add_done_callback(lambda _: finished.append("big"))
+        small.future.add_done_callback(lambda _: finished.append("small"))
+        out = await asyncio.gather(big.future, small.future)
+        await batcher.stop()
+        return [big.chunks, *out]
+
+    chunks, big, small = run(main())
+    assert sizes[1:] == [2, 2, 2] and chunks == 3  # big[0:2]; small + big[2:3]; big[3:5]
+    assert finished == ["small", "big"]  # the later small request did not wait for all of the big one
+    assert [r.query.text for r in big] == [f"北京{i}" for i in range(5)] and small[0].query.text == "稻香"
+
+
+def test_a_given_up_large_request_stops_between_chunks(pipe):
+    real = pipe.batch
+    pipe.batch = lambda items: time.sleep(0.05) or real(items)  # each chunk takes a while
+    sizes = counting(pipe)
+
+    async def main() -> None:
+        batcher = MicroBatcher(pipe, max_batch=2, max_wait_ms=0)
+        await batcher.start()
+        await batcher._warm_up
+        big = batcher.submit([Query(text=f"北京{i}") for i in range(10)])
+        while not sizes[1:]:  # the first chunk is running
+            await asyncio.sleep(0.001)
+        big.future.cancel()  # what asyncio.wait_for does at server.timeout_s
+        after = batcher.submit([Query(text="稻香")])
+        assert (await after.future)[0].query.text == "稻香"
+        await batcher.stop()
+
+    run(main())
+    assert sizes[1:] == [2, 1]  # one chunk of the big request, then only the request still waited for
