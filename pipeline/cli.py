@@ -204,13 +204,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
     from omegaconf import OmegaConf
     from pydantic import ValidationError
 
     from pipeline.config import load_config
     from pipeline.errors import ConfigError
-    from pipeline.http import ServerConfig, create_app
+    from pipeline.http import ServerConfig, check_port_free, create_app, serve
     from pipeline.runtime import Pipeline
 
     overrides, rest = split_overrides(args.args)
@@ -222,6 +221,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"server.{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})") from exc
+    check_port_free(server.host, server.port)  # a busy port exits 2 now, not after the model load
     if server.threads is not None:  # before the pipeline: ONNX sessions take their thread count when built
         import torch
 
@@ -230,7 +230,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(pipe, server)
     logging.getLogger("duihua.http").setLevel(logging.INFO if server.log_requests else logging.WARNING)
     print(f"duihua: serving on http://{server.host}:{server.port}/ (demo), API docs at /docs", file=sys.stderr)
-    uvicorn.run(app, host=server.host, port=server.port, log_level="warning", access_log=False)
+    serve(app, server)
     return 0
 
 
