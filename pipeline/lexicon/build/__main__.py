@@ -7,19 +7,22 @@ the entry counts and drop totals, or with ``--report`` Markdown tables of counts
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from pipeline.errors import LexiconError
 from pipeline.lexicon import build
 from pipeline.lexicon.build import BUILDERS, SHIPPED_DOMAINS, run_build
+from pipeline.resources import data_root
 
 
 def main(argv: list[str] | None = None) -> int:
-    repo_root = Path(__file__).resolve().parents[3]
+    root = data_root()  # the checkout, an installed wheel's data or DUIHUA_ROOT, as conf/paths resolves it
     parser = argparse.ArgumentParser(description=build.__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=repo_root.parent / "shared" / "data")
-    parser.add_argument("--out-dir", type=Path, default=repo_root / "lexicons")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("DUIHUA_DATA",
+                                                                           root.parent / "shared" / "data")))
+    parser.add_argument("--out-dir", type=Path, default=root / "lexicons")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--report", action="store_true", help="print Markdown tables of counts and drops")
     parser.add_argument(
