@@ -8,6 +8,12 @@ Three runs, each against a fresh server subprocess on 127.0.0.1 (a free port) wi
 - ``batched+reload``: micro-batching while a lexicon is edited and ``POST /v1/lexicons/reload`` is called
   every second (an extra lexicon folder gains one song per reload, so every reload really rebuilds the
   automaton; the last song added must be found afterwards).
+- ``batched+abuse`` (``--abuse`` runs it after a clean ``batched`` run, in the same invocation): the same
+  legitimate clients while, every second, 4 poison requests (a lone surrogate, sent as the raw JSON escape
+  ``"\ud800北京"``) and one batch of about 1 MB (256 texts of 1,300 characters, inside ``max_body_bytes`` and
+  ``max_batch_queries``) are mixed in, each on its own keep-alive connection. Only the legitimate requests are
+  timed and counted as errors; the abusive ones' status codes are tallied (``abuse`` column). Targets: no
+  legitimate failure, and a legitimate P99 within 2x of the clean run's.
 
 Each run sends ``--requests`` queries (SMP2017 dev queries, cycled) from ``--concurrency`` keep-alive
 connections and stops early at ``--max-seconds``. The client is a minimal asyncio HTTP/1.1 client rather than
@@ -16,16 +22,19 @@ as an error unless it is 200 and echoes its own query text; a request sent but n
 read after a warm-up of ``2 x concurrency`` requests (first-batch allocations are not growth) and at the end.
 
     flock /tmp/duihua-timing.lock python bench/load.py [--requests N] [--concurrency C] [--max-seconds S]
-                                                       [--modes batched,unbatched,batched+reload] [overrides ...]
+                                                       [--modes batched,unbatched,batched+reload] [--abuse]
+                                                       [overrides ...]
 
 Prints a table, then one JSON line (the batched run's qps, p99_ms, errors, rss_growth_mb, and the ratio to the
-unbatched run). The machine is shared and noisy: compare the ratios measured within one run.
+unbatched run; with ``--abuse``, the legitimate failures and P99 under abuse and their ratio to the clean run).
+The machine is shared and noisy: compare the ratios measured within one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -45,7 +54,9 @@ from pipeline.config import load_config
 from pipeline.report import print_report
 
 HOST = "127.0.0.1"  # loopback only, by design
-MODES = {"batched": [], "unbatched": ["server.max_batch=1", "server.max_wait_ms=0"], "batched+reload": []}
+MODES = {"batched": [], "unbatched": ["server.max_batch=1", "server.max_wait_ms=0"], "batched+reload": [],
+         "batched+abuse": []}
+POISON = b'{"text": "\\ud800' + "北京".encode() + b'"}'  # a lone surrogate as the JSON escape a client can send
 
 
 @dataclass
@@ -62,6 +73,7 @@ class RunStats:
     rss_after_mb: float = 0.0
     mean_batch: float = 0.0
     error_samples: list[str] = field(default_factory=list)
+    abuse: collections.Counter[str] = field(default_factory=collections.Counter)  # "kind status" -> count
 
     def row(self) -> dict[str, object]:
         lat = sorted(self.latencies_ms)
@@ -75,7 +87,8 @@ class RunStats:
                 "lost": self.sent - self.answered, "mean_batch": round(self.mean_batch, 1),
                 "reloads": self.reloads, "rss_before_mb": round(self.rss_before_mb, 1),
                 "rss_after_mb": round(self.rss_after_mb, 1),
-                "rss_growth_mb": round(self.rss_after_mb - self.rss_before_mb, 1)}
+                "rss_growth_mb": round(self.rss_after_mb - self.rss_before_mb, 1),
+                "abuse": " ".join(f"{k}:{n}" for k, n in sorted(self.abuse.items()))}
 
 
 # -- a minimal HTTP/1.1 keep-alive client ----------------------------------------------------------------------
@@ -168,6 +181,40 @@ async def reload_every_second(port: int, lexicon: Path, stop: asyncio.Event, sta
     return song
 
 
+def big_batch(texts: list[str], max_body_bytes: int) -> bytes:
+    """A /v1/parse/batch body of up to 256 texts of 1,300 characters, as close to 1 MB as ``max_body_bytes``
+    allows: inside every byte and count limit, so only the work it asks for can stop it."""
+    long_text = "".join(texts)[:1300]
+    for n in range(256, 0, -1):
+        body = json.dumps({"queries": [{"text": long_text}] * n}, ensure_ascii=False).encode()
+        if len(body) <= max_body_bytes:
+            return body
+    raise ValueError("max_body_bytes is too small for one 1,300-character text")
+
+
+async def abuse_every_second(port: int, big: bytes, stop: asyncio.Event, stats: RunStats) -> None:
+    """Each second, 4 poison requests and one big batch, concurrently, each kind on its own connections."""
+    poison = [Connection(port) for _ in range(4)]
+    heavy = Connection(port)
+
+    async def send(conn: Connection, path: str, body: bytes, kind: str) -> None:
+        try:
+            status, _ = await asyncio.wait_for(conn.request("POST", path, body), 60)
+            stats.abuse[f"{kind}:{status}"] += 1
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ConnectionError) as exc:
+            stats.abuse[f"{kind}:{type(exc).__name__}"] += 1
+            await conn.close()
+
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await asyncio.gather(*(send(c, "/v1/parse", POISON, "poison") for c in poison),
+                             send(heavy, "/v1/parse/batch", big, "1MB"))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(0.0, 1.0 - (time.perf_counter() - t0)))
+    for conn in (*poison, heavy):
+        await conn.close()
+
+
 # -- the server -----------------------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -229,6 +276,14 @@ def run_mode(mode: str, texts: list[str], args: argparse.Namespace, workdir: Pat
         before = get_json(port, "/readyz")[1]
 
         async def measured() -> str:
+            if mode.endswith("+abuse"):
+                stop = asyncio.Event()
+                big = big_batch(texts, int(load_config("pipeline", args.overrides).server.max_body_bytes))
+                abuser = asyncio.create_task(abuse_every_second(port, big, stop, stats))
+                await drive(port, texts, args.requests, args.concurrency, args.max_seconds, stats)
+                stop.set()
+                await abuser
+                return ""
             if not mode.endswith("+reload"):
                 await drive(port, texts, args.requests, args.concurrency, args.max_seconds, stats)
                 return ""
@@ -272,10 +327,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--max-seconds", type=float, default=120.0, help="per run; stops sending after this")
-    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {list(MODES)}")
+    parser.add_argument("--modes", default="batched,unbatched,batched+reload",
+                        help=f"comma-separated subset of {list(MODES)}")
+    parser.add_argument("--abuse", action="store_true", help="a clean run, then one with abusive requests mixed "
+                        "in (--modes batched,batched+abuse)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every server, e.g. server.max_batch=64")
     args = parser.parse_args()
-    modes = args.modes.split(",")
+    modes = ["batched", "batched+abuse"] if args.abuse else args.modes.split(",")
     unknown = sorted(set(modes) - set(MODES))
     if unknown:
         parser.error(f"unknown modes {unknown}; choose from {list(MODES)}")
@@ -309,6 +367,14 @@ def main() -> None:
         summary[r["mode"]] = {k: v for k, v in r.items() if k != "mode"}
         if run.reload_ms:
             summary[r["mode"]]["reload_ms_median"] = round(statistics.median(run.reload_ms), 1)
+        if run.abuse:
+            summary[r["mode"]]["abuse"] = dict(sorted(run.abuse.items()))
+    if "batched" in by_mode and "batched+abuse" in by_mode:
+        clean, abused = by_mode["batched"], by_mode["batched+abuse"]
+        ratio = round(abused["p99_ms"] / clean["p99_ms"], 2) if clean["p99_ms"] else float("nan")
+        failures = abused["errors"] + abused["lost"]
+        summary.update(legit_failures_under_abuse=failures, legit_p99_under_abuse_vs_clean=ratio,
+                       abuse_targets_met=failures == 0 and ratio <= 2.0)
     headers = list(rows[0])
     print_report(headers, [[r[h] for h in headers] for r in rows], summary)
 

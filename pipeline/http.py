@@ -7,7 +7,7 @@ Endpoints: ``POST /v1/parse`` {text, session_id?, lexicons?, granularities?} -> 
 the demo page at ``/``; OpenAPI docs at ``/docs``.
 
 Every error is JSON ``{"error": one line}``: 400 bad request (unknown lexicon), 401/403 (reload without the
-token or with a wrong one, cross-origin reload), 404, 408 (request not read within ``server.read_timeout_s``),
+token or with a wrong one, cross-origin reload), 404, 408 (headers not read within ``server.read_timeout_s``),
 413 (body over ``server.max_body_bytes``, text over ``runtime.max_chars``, request over
 ``server.max_request_chars``, too many queries), 422 (malformed body), 503 with Retry-After (queue full,
 shutting down), 504 (not answered within ``server.timeout_s``), 500 (a bug; only that request gets it).
@@ -199,8 +199,9 @@ class DeadlineH11Protocol(H11Protocol):
     Why: uvicorn bounds only the idle time between requests (``timeout_keep_alive``). A client that connects
     and says nothing, or trickles a header or a body a byte at a time (slowloris), held its connection and
     buffers forever. The clock starts when a connection opens or a request's first bytes arrive; a request
-    still incomplete after ``read_timeout_s`` gets 408 (when nothing was answered on it yet) and the connection
-    is closed. A request whose body is cut off this way sees a client disconnect; its work is never queued.
+    still incomplete after ``read_timeout_s`` is cut off: the connection is closed, after a 408 if the headers
+    were not complete (once they are, the app owns the answer; a body cut off mid-way reads as a client
+    disconnect, and its work is never queued).
     ``read_timeout`` builds the subclass that carries the configured value.
     """
 
@@ -247,7 +248,7 @@ class DeadlineH11Protocol(H11Protocol):
         self._read_timer = None
         if self.transport.is_closing():
             return
-        if self.conn.our_state is h11.IDLE:  # nothing answered on this request yet: say why it is closed
+        if self.conn.our_state is h11.IDLE:  # headers incomplete, no app owns this request: say why it is closed
             body = json.dumps({"error": f"request not received within server.read_timeout_s="
                                         f"{self.read_timeout_s:g} s"}).encode()
             self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
