@@ -460,12 +460,12 @@ def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
 
     trim = heap_trimmer() if server.trim_memory_s > 0 else None
 
-    def reload_and_trim() -> bool | None:
-        """``Pipeline.reload_lexicons``'s answer: whether anything was swapped in (None: it does not say)."""
+    def reload_and_trim() -> bool:
+        """Whether anything was swapped in; an unchanged reload swaps nothing, so there is nothing to trim."""
         changed = pipe.reload_lexicons()
-        if trim is not None and changed is not False:  # the old gazetteer's memory back to the OS (heap_trimmer)
+        if trim is not None and changed:  # the old gazetteer's memory back to the OS (see heap_trimmer)
             trim()
-        return changed if isinstance(changed, bool) else None
+        return changed
 
     @app.post("/v1/lexicons/reload")
     async def reload(request: Request) -> dict[str, object]:
@@ -475,9 +475,7 @@ def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
             t0 = time.perf_counter()
             changed = await asyncio.to_thread(reload_and_trim)
             ms = round((time.perf_counter() - t0) * 1000, 1)
-        answer: dict[str, object] = {"status": "reloaded", "ms": ms}
-        if changed is not None:
-            answer["changed"] = changed
+        answer: dict[str, object] = {"status": "reloaded", "changed": changed, "ms": ms}
         log.info(json.dumps({"event": "reload", **answer}))
         return answer
 

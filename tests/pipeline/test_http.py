@@ -170,6 +170,14 @@ def test_reload_during_requests_drops_none(mini_lexicons):
     assert {slots for _, slots in seen} <= {("稻香",), ("夜曲", "稻香")}  # old or new lexicons, never a mix
 
 
+def test_reload_says_whether_anything_changed(mini_lexicons):
+    with serving(mini_lexicons) as (http, _):
+        assert http.post("/v1/lexicons/reload").json()["changed"] is False
+        with (mini_lexicons["minimusic"] / "song.txt").open("a", encoding="utf-8") as fh:
+            fh.write("夜曲\n")
+        assert http.post("/v1/lexicons/reload").json()["changed"] is True
+
+
 def test_broken_lexicon_reload_keeps_serving_the_old_one(mini_lexicons):
     with serving(mini_lexicons) as (http, _):
         (mini_lexicons["minimusic"] / "lexicon.yaml").write_text("domain: [unclosed\n", encoding="utf-8")
