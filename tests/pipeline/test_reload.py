@@ -74,3 +74,27 @@ def test_cache_folder_keeps_the_newest_automata(tmp_path):
     (tmp_path / "fresh.aho").write_bytes(b"x")  # a writer's first file, its JSON not yet there: kept
     _prune(tmp_path, keep=2)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["3.aho", "3.json", "4.aho", "4.json", "fresh.aho"]
+
+
+def test_reload_helper_never_imports_code_from_the_current_folder(mini_lexicons, tmp_path, monkeypatch):
+    """``duihua serve`` started in a folder that holds a ``models/`` package or a module named like a standard
+    one: the helper process must import duihua's and Python's own (``python -c`` puts the current folder first
+    on its path)."""
+    from models.lexicon import gazetteer
+
+    planted = tmp_path / "here" / "models" / "lexicon"
+    planted.mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    for folder in (planted.parent, planted):
+        (folder / "__init__.py").write_text(f"open({str(marker)!r}, 'w')\n", encoding="utf-8")
+    (planted / "gazetteer.py").write_text(f"open({str(marker)!r}, 'w')\n", encoding="utf-8")
+    (tmp_path / "here" / "json.py").write_text(f"open({str(marker)!r}, 'w')\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "here")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "here"))
+    monkeypatch.setattr(gazetteer, "_builder", gazetteer._Builder())  # a fresh helper, started from here
+    try:
+        assert gazetteer.build_cache_in_subprocess(list(mini_lexicons.items()), tmp_path / "cache", timeout_s=60)
+    finally:
+        gazetteer._builder._stop()
+    assert not marker.exists()
+    assert list((tmp_path / "cache").glob("*.json"))
