@@ -49,11 +49,12 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from pipeline.batching import Job, MicroBatcher, QueueFull, ShuttingDown, heap_trimmer
 from pipeline.errors import ConfigError, DuihuaError, InputTooLongError
+from pipeline.resources import data_path
 from pipeline.runtime import Pipeline, check_length
 from pipeline.schema import PipelineResult, Query
 
 log = logging.getLogger("duihua.http")
-DEFAULT_DEMO = Path(__file__).resolve().parents[1] / "demo"
+DEFAULT_DEMO = data_path("demo")  # the checkout's demo/, or the wheel's copy (pipeline.resources)
 
 
 class ServerConfig(BaseModel):
