@@ -104,16 +104,25 @@ class GazetteerSlotTagger:
             "char_slots": self.char_features(len(sentence.text), candidates),
         })
 
+    def check_lexicons(self, lexicons: Sequence[str] | None) -> frozenset[str] | None:
+        """The domains a query limits tagging to (None: all); unknown ones raise ``InputError``. Public so the
+        server refuses them before queueing (a refused query makes its whole micro-batch rerun one by one)."""
+        return self._domains(lexicons, self.gazetteer)
+
+    @staticmethod
+    def _domains(lexicons: Sequence[str] | None, gazetteer: Gazetteer) -> frozenset[str] | None:
+        if lexicons is None:
+            return None
+        unknown = sorted(set(lexicons) - set(gazetteer.domains))
+        if unknown:
+            raise InputError(f"unknown lexicon domain(s) {unknown}; loaded: {gazetteer.domains}")
+        return frozenset(lexicons)
+
     def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
         gazetteer = self.gazetteer  # one read: a concurrent reload cannot mix two lexicon versions in a batch
         out = []
         for doc in docs:
-            domains = None
-            if doc.query.lexicons is not None:
-                unknown = sorted(set(doc.query.lexicons) - set(gazetteer.domains))
-                if unknown:
-                    raise InputError(f"unknown lexicon domain(s) {unknown}; loaded: {gazetteer.domains}")
-                domains = frozenset(doc.query.lexicons)
+            domains = self._domains(doc.query.lexicons, gazetteer)
             sentences = [self.tag(s, gazetteer, domains) for s in doc.sentences]
             out.append(doc.model_copy(update={"sentences": sentences}))
         return out

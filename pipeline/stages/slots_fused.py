@@ -92,6 +92,10 @@ class FusedSlotTagger:
         """The tagger reads lexicons only through the gazetteer's tags, so a reload changes its input at once."""
         return self.gazetteer.reload_lexicons()
 
+    def check_lexicons(self, lexicons: Sequence[str] | None) -> frozenset[str] | None:
+        """``GazetteerSlotTagger.check_lexicons``: the server refuses unknown domains before queueing."""
+        return self.gazetteer.check_lexicons(lexicons)
+
     def _learned(self, sentence: Sentence, span: TaggedSpan, value_spans: Sequence[value_parser.ValueSpan],
                  reference: datetime) -> SlotMatch:
         surface = sentence.text[span.start:span.end]

@@ -147,9 +147,6 @@ def test_a_big_batch_runs_in_chunks_and_stops_at_its_deadline(mini_lexicons):
         assert len(sizes) == done + 1
 
 
-@pytest.mark.skipif(not hasattr(__import__("pipeline.stages.slots", fromlist=["x"]).GazetteerSlotTagger,
-                                "check_lexicons"),
-                    reason="needs GazetteerSlotTagger.check_lexicons (the slots stage exposing its lexicon check)")
 def test_unknown_lexicon_is_refused_before_queueing(mini_lexicons):
     with serving(mini_lexicons) as (http, pipe):
         sizes = counting(pipe)
