@@ -2,7 +2,8 @@
 
 * seeds everything (``transformers.set_seed``) before the model is built;
 * evaluates on a schedule, keeps the best checkpoint by the configured metric, stops early on a plateau;
-* resumes from the newest ``checkpoint-*`` in the output folder after a kill (``resume: auto``);
+* resumes from the newest complete ``checkpoint-*`` in the output folder after a kill (``resume: auto``;
+  a folder a kill left half-written is skipped);
 * appends every log record (loss, lr, eval metrics, step, epoch, wall time) to ``metrics.jsonl``;
 * uses the GPU and bf16/fp16 when present, plain fp32 on CPU;
 * works under ``torchrun --nproc_per_node=N`` (DDP; gloo on CPU) because Trainer does.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,11 +31,25 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.utils import (
+    ADAPTER_SAFE_WEIGHTS_NAME,
+    ADAPTER_WEIGHTS_NAME,
+    SAFE_WEIGHTS_INDEX_NAME,
+    SAFE_WEIGHTS_NAME,
+    WEIGHTS_INDEX_NAME,
+    WEIGHTS_NAME,
+)
 
+from models.common.errors import TrainConfigError
 from models.common.precision import cpu_supports_bf16
 
 log = logging.getLogger(__name__)
+CHECKPOINT_RE = re.compile(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)")
+# what Trainer.train(resume_from_checkpoint=...) accepts as the model's weights (one of them must be there)
+WEIGHTS_FILES = (SAFE_WEIGHTS_NAME, WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_INDEX_NAME,
+                 ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME)
 
 
 class ListDataset(torch.utils.data.Dataset):
@@ -129,14 +145,54 @@ def training_arguments(output_dir: str | Path, trainer_cfg: Mapping[str, Any]) -
 
 
 def find_resume_checkpoint(output_dir: str | Path, resume: str | bool | None) -> str | None:
-    """``auto``: newest checkpoint in output_dir if any; a path: that checkpoint; false/None: start fresh."""
+    """``auto``: the newest complete checkpoint in output_dir if any; a path: that checkpoint (refused when it
+    is incomplete); false/None: start fresh."""
     if resume in (None, False, "false", "never"):
         return None
     if resume in (True, "auto"):
-        return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
+        return newest_complete_checkpoint(output_dir)
     if not Path(str(resume)).is_dir():
-        raise FileNotFoundError(f"trainer.resume: checkpoint folder not found: {resume}")
+        raise TrainConfigError(f"trainer.resume: checkpoint folder not found: {resume}")
+    problem = checkpoint_problem(Path(str(resume)))
+    if problem:
+        raise TrainConfigError(f"trainer.resume: {resume} is not a complete checkpoint ({problem})")
     return str(resume)
+
+
+def newest_complete_checkpoint(output_dir: str | Path) -> str | None:
+    """The ``checkpoint-<step>`` folder with the highest step whose files are all there.
+
+    Why not ``get_last_checkpoint``: a run killed while saving leaves a newer folder without its trainer state,
+    Trainer refuses to resume from it ("Can't find a valid checkpoint"), and every later ``resume: auto`` run
+    would fail the same way until someone deletes it. Incomplete folders are skipped with a warning.
+    """
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    steps = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := CHECKPOINT_RE.fullmatch(p.name))]
+    for _, path in sorted(steps, reverse=True):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return str(path)
+        log.warning("skipping incomplete checkpoint %s (%s; a save was interrupted?)", path, problem)
+    return None
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be resumed from, or None. Trainer writes the weights first and
+    ``trainer_state.json`` last, so a state file that parses, next to weights, marks a finished save."""
+    if not any((path / name).is_file() and (path / name).stat().st_size > 0 for name in WEIGHTS_FILES):
+        return f"no weights file ({', '.join(WEIGHTS_FILES)})"
+    state = path / TRAINER_STATE_NAME
+    try:
+        parsed = json.loads(state.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"no {TRAINER_STATE_NAME}"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"{TRAINER_STATE_NAME} unreadable: {exc}"
+    if not isinstance(parsed, dict) or "global_step" not in parsed:
+        return f"{TRAINER_STATE_NAME} has no global_step"
+    return None
 
 
 def run_training(
@@ -173,5 +229,5 @@ def run_training(
     return trainer, {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
 
 
-__all__ = ["JsonlMetricsCallback", "ListDataset", "find_resume_checkpoint", "run_training", "set_seed",
-           "training_arguments"]
+__all__ = ["JsonlMetricsCallback", "ListDataset", "checkpoint_problem", "find_resume_checkpoint",
+           "newest_complete_checkpoint", "run_training", "set_seed", "training_arguments"]
