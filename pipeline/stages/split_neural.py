@@ -7,6 +7,7 @@ of a batch go through the model together, so a batch of queries costs a few batc
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,12 @@ def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, backe
                                     device=device, batch_chars=batch_chars)
 
 
+def about_checkpoint(exc: FileNotFoundError, folder: Path) -> bool:
+    """Whether a missing file is the checkpoint's: the loaders' own "no ... checkpoint in DIR" messages carry
+    no file name; an OS error does, and one outside ``folder`` (the ONNX cache) is not the checkpoint's fault."""
+    return exc.filename is None or Path(os.path.abspath(os.fsdecode(exc.filename))).is_relative_to(folder)
+
+
 class NeuralSentenceSplitter:
     reads: ClassVar[frozenset[str]] = frozenset({"query"})
     writes: ClassVar[frozenset[str]] = frozenset({"sentences"})
@@ -44,6 +51,8 @@ class NeuralSentenceSplitter:
             with onnx_load_errors(backend):
                 shared = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
         except FileNotFoundError as exc:
+            if not about_checkpoint(exc, folder):
+                raise  # e.g. a cache folder that cannot be created: the composer names paths.cache
             raise ConfigError(f"splitter.checkpoint: {exc}, or use splitter=punct") from exc
         # the loaded model is shared (a shallow copy); threshold and terminators are this stage's own settings
         self.model = copy.copy(shared)

@@ -1,8 +1,10 @@
+import shutil
 from pathlib import Path
 
 import pytest
 
 from pipeline import Pipeline
+from pipeline.composer import build_stage
 from pipeline.config import CONF_DIR, load_config
 from pipeline.errors import ConfigError
 from tests.conftest import mini_overrides
@@ -75,3 +77,67 @@ def test_batch_matches_single_calls_and_keeps_order(mini_pipe):
         # the default onnx-int8 runtime scales activations per batch: labels agree, scores to the third decimal
         for a, b in zip(r.sentences, single, strict=True):
             assert a.intent.label == b.intent.label and abs(a.intent.score - b.intent.score) < 1e-2
+
+
+# -- build errors keep their cause ---------------------------------------------------------------------------
+def _broken_copy(src: Path, dst: Path, name: str, keep_bytes: int) -> Path:
+    """A copy of checkpoint ``src`` whose file ``name`` is cut after ``keep_bytes`` (a kill mid-copy)."""
+    shutil.copytree(src, dst)
+    (dst / name).write_bytes((src / name).read_bytes()[:keep_bytes])
+    return dst
+
+
+@pytest.mark.parametrize("name, keep, cause", [
+    ("model.safetensors", 1000, "SafetensorError: Error while deserializing header"),
+    ("intent.json", 200, "JSONDecodeError: "),
+])
+def test_a_broken_checkpoint_names_the_root_cause_and_the_checkpoint(tiny_intent_dir, tmp_path, name, keep, cause):
+    folder = _broken_copy(tiny_intent_dir, tmp_path / "intent", name, keep)
+    cfg = load_config(overrides=["lexicons=[]", "runtime=torch", f"intent.checkpoint={folder}"])
+    with pytest.raises(ConfigError) as info:
+        build_stage("intent", cfg.intent)
+    message = str(info.value)
+    assert message.startswith("intent: cannot build pipeline.stages.intent.SlotAwareIntentClassifier")
+    assert cause in message and f"intent.checkpoint={folder}" in message
+    assert "Error in call to target" not in message and "\n" not in message
+
+
+def test_a_cuda_device_torch_cannot_see_is_named(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    cfg = load_config(overrides=["lexicons=[]", "runtime.device=cuda"])
+    with pytest.raises(ConfigError, match=r"^splitter: runtime.device=cuda, but torch sees no such CUDA device "
+                                          r"\(0 visible\); use runtime.device=cpu$"):
+        build_stage("splitter", cfg.splitter)
+
+
+def _cache_error(tiny_splitter_dir: Path, cache: Path) -> str:
+    cfg = load_config(overrides=["lexicons=[]", "splitter=neural", f"splitter.checkpoint={tiny_splitter_dir}",
+                                 "runtime=onnx", f"paths.cache={cache}"])
+    with pytest.raises(ConfigError) as info:
+        build_stage("splitter", cfg.splitter)
+    return str(info.value)
+
+
+def test_a_cache_that_is_a_file_is_blamed_on_paths_cache(tiny_splitter_dir, tmp_path):
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder")
+    message = _cache_error(tiny_splitter_dir, cache)
+    assert message.startswith(f"splitter: paths.cache: cannot write {cache}/onnx/")
+    assert "(Not a directory)" in message and "splitter.checkpoint" not in message
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs procfs")
+def test_a_cache_that_cannot_be_created_is_not_blamed_on_the_checkpoint(tiny_splitter_dir):
+    # mkdir under /proc fails with ENOENT, the FileNotFoundError a missing checkpoint also raises
+    message = _cache_error(tiny_splitter_dir, Path("/proc/duihua-cache"))
+    assert message.startswith("splitter: paths.cache: cannot write /proc/duihua-cache (")
+    assert message.endswith("set paths.cache=DIR or DUIHUA_CACHE_DIR to a writable folder")
+
+
+def test_a_missing_checkpoint_is_still_the_checkpoint(tmp_path):
+    cfg = load_config(overrides=["lexicons=[]", "splitter=neural", f"splitter.checkpoint={tmp_path}"])
+    with pytest.raises(ConfigError, match=rf"^splitter.checkpoint: no splitter checkpoint in {tmp_path} "):
+        build_stage("splitter", cfg.splitter)
