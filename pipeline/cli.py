@@ -1,23 +1,30 @@
 """``duihua`` command line: run | train | eval | serve | lexicon {build,stats,lookup}.
 
-Every subcommand takes trailing Hydra overrides (``key=value``, ``group=option``, ``lexicons=[music]``).
-A user mistake (bad file, key, option, over-long text) prints one ``duihua: error: ...`` line and exits 2.
+Every subcommand takes Hydra overrides (``key=value``, ``group=option``, ``+key=value``, ``~key``) anywhere among
+its text and options. A user mistake (bad file, key, option, over-long text, unwritable output) prints one
+``duihua: error: ...`` line and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import json
 import logging
+import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from pipeline.errors import DuihuaError, InputError
 
-OVERRIDE_RE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.\-/@]*=")
+# Hydra's override grammar, keys in ASCII: `key=value`, `+key=value`, `++key=value`, `~key=value` and `~key`.
+# A text that starts like one (`x=1是什么`) needs `--text`; one that merely contains `=` (`1+1=2`) does not.
+OVERRIDE_RE = re.compile(r"^(?:[+~]{0,2}[A-Za-z_][\w.\-/@]*=|~[A-Za-z_][\w.\-/@]*$)", re.ASCII)
 # Stages that can be trained / evaluated, filled in as their issues land: name -> "module:function".
 # A trainer takes the composed conf/train/<stage>.yaml as a plain dict and returns its final metrics.
 TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train",
@@ -48,7 +55,8 @@ log = logging.getLogger("duihua")
 
 
 def split_overrides(args: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Separate ``key=value`` overrides from other positional arguments."""
+    """Separate overrides (``OVERRIDE_RE``: ``key=value``, ``+key=value``, ``~key``) from the other positional
+    arguments (texts, a lexicon word), keeping each group's order."""
     overrides = [a for a in args if OVERRIDE_RE.match(a)]
     rest = [a for a in args if not OVERRIDE_RE.match(a)]
     return overrides, rest
@@ -65,87 +73,190 @@ def parse_reference_time(value: str | None) -> datetime | None:
         raise InputError(f"--reference-time: not an ISO 8601 date-time: {value!r} (e.g. 2026-12-01T10:00)") from exc
 
 
+def read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 file, split on ``\\n`` only.
+
+    Why not ``str.splitlines``: it also breaks at U+2028/2029, NEL (``\\x85``), form feed and other separators
+    that can sit inside a query (or a JSON string), and then output line N no longer answers input line N.
+    A trailing ``\\r`` (CRLF files) and a UTF-8 byte-order mark at the start are dropped; a final ``\\n`` ends
+    the last line rather than starting an empty one.
+    """
+    data = path.read_bytes()
+    data = data.removeprefix(codecs.BOM_UTF8)
+    raw_lines = data.split(b"\n")
+    if raw_lines[-1] == b"":
+        raw_lines.pop()
+    lines = []
+    for lineno, raw in enumerate(raw_lines, start=1):
+        try:
+            lines.append(raw.removesuffix(b"\r").decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} "
+                             "of the line)") from exc
+    return lines
+
+
 def read_queries(path: Path, max_chars: int, reference_time: datetime | None = None) -> list:
     """Read ``.txt`` (one query per line; empty lines give empty results) or ``.jsonl`` (``{"text": ...}``).
 
     The whole file is validated before any processing so a bad line 90,000 fails fast, by line number.
     """
-    from pydantic import ValidationError
-
     from pipeline.runtime import check_length
-    from pipeline.schema import Query
 
-    if not path.is_file():
-        raise InputError(f"input file not found: {path}")
-    if path.suffix not in (".txt", ".jsonl"):
-        raise InputError(f"{path}: expected a .txt (one query per line) or .jsonl file ({{\"text\": ...}} per line)")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 (byte {exc.start})") from exc
+    check_input_file(path)
     queries = []
-    for lineno, line in enumerate(lines, start=1):
-        if path.suffix == ".txt":
-            query = Query(text=line, reference_time=reference_time)
-        else:
-            if not line.strip():
-                raise InputError(f"{path}:{lineno}: empty line (each line must be a JSON object with \"text\")")
-            try:
-                obj = json.loads(line)
-                if reference_time is not None and isinstance(obj, dict):
-                    obj.setdefault("reference_time", reference_time.isoformat())
-                query = Query.model_validate(obj)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise InputError(f"{path}:{lineno}: {'.'.join(map(str, err['loc'])) or 'record'}: {err['msg']}") \
-                    from exc
+    for lineno, line in enumerate(read_lines(path), start=1):
+        query = parse_query(line, path.suffix, reference_time, f"{path}:{lineno}")
         check_length(query.text, max_chars, f"{path}:{lineno}")
         queries.append(query)
     return queries
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def check_input_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"input file not found: {path}")
+    if not path.is_file():
+        raise InputError(f"--input {path}: not a file")
+    if path.suffix not in (".txt", ".jsonl"):
+        raise InputError(f"{path}: expected a .txt (one query per line) or .jsonl file ({{\"text\": ...}} per line)")
+
+
+def parse_query(line: str, suffix: str, reference_time: datetime | None, where: str):  # noqa: ANN201 - Query
+    """One input line as a ``Query``: the line itself (``.txt``) or its JSON object (``.jsonl``)."""
+    from pydantic import ValidationError
+
+    from pipeline.schema import Query
+
+    try:
+        if suffix == ".txt":
+            return Query(text=line, reference_time=reference_time)
+        if not line.strip():
+            raise InputError(f"{where}: empty line (each line must be a JSON object with \"text\")")
+        obj = json.loads(line)
+        if reference_time is not None and isinstance(obj, dict):
+            obj.setdefault("reference_time", reference_time.isoformat())
+        return Query.model_validate(obj)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not valid JSON ({exc.msg})") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = "" if suffix == ".txt" else f"{'.'.join(map(str, err['loc'])) or 'record'}: "
+        raise InputError(f"{where}: {field}{err['msg']}") from exc
+
+
+def check_output(output: str, input_file: str | None) -> Path:
+    """``--output``, checked before any model loads (that takes seconds): its folder exists, it is not a folder,
+    it can be written, and it is not the input (opening it for writing would empty the input first)."""
+    path = Path(output).expanduser()
+    if path.is_dir():
+        raise InputError(f"--output {output}: is a folder; give a file path")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"--output {output}: folder {folder} does not exist")
+    if input_file and path.exists() and Path(input_file).exists() and os.path.samefile(path, input_file):
+        raise InputError(f"--output {output} is the input file {input_file}; writing would overwrite it")
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise InputError(f"--output {output}: not writable")
+    return path
+
+
+def write_results(lines: Iterable[str], output: Path | None) -> int:
+    """Write one JSON line per result to ``output`` (stdout when None); the count written."""
+    if output is None:
+        return _write_lines(lines, sys.stdout)
+    with output_file(output) as out:
+        return _write_lines(lines, out, output)
+
+
+@contextlib.contextmanager
+def output_file(path: Path) -> Iterator[TextIO]:
+    """``path`` opened for writing. A failing open or close (a full disk: the last buffer is written then) is
+    the user's to fix, so it is one ``InputError`` naming the file; errors of the code writing pass through."""
+    try:
+        out = path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
+    try:
+        yield out
+    finally:
+        try:
+            out.close()
+        except OSError as exc:
+            raise _cannot_write(path, exc) from exc  # a failed close loses results: say so
+
+
+def _write_lines(lines: Iterable[str], out: TextIO, path: Path | None = None) -> int:
+    """Only the writes are guarded: the pipeline runs in ``lines``, and its errors are not the output's."""
+    n = 0
+    for line in lines:
+        try:
+            out.write(line + "\n")
+        except OSError as exc:
+            if path is None:
+                raise  # stdout: a closed pipe (`| head`) is handled by main
+            raise _cannot_write(path, exc) from exc
+        n += 1
+    return n
+
+
+def _cannot_write(path: Path, exc: OSError) -> InputError:
+    return InputError(f"--output {path}: cannot write ({exc.strerror or exc})")
+
+
+def batch_results(pipe, queries: list, batch_size: int) -> Iterator[str]:  # noqa: ANN001 - a Pipeline
+    """Results of ``queries`` as JSON lines, ``batch_size`` at a time, with a progress bar on a terminal."""
     from tqdm import tqdm
 
+    with tqdm(total=len(queries), unit="query", desc="duihua run", disable=None, file=sys.stderr) as bar:
+        for i in range(0, len(queries), batch_size):
+            for result in pipe.batch(queries[i : i + batch_size]):
+                yield result.model_dump_json()
+            bar.update(min(batch_size, len(queries) - i))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.runtime import Pipeline, check_length, runtime_config
-    from pipeline.schema import Query
 
     overrides, rest = split_overrides(args.args)
     texts = ([args.text] if args.text is not None else []) + rest
     if args.input and texts:
         raise InputError("give either a text argument or --input FILE, not both")
     if not args.input and len(texts) != 1:
-        raise InputError(f"expected one text argument (quote it), got {len(texts)}: {texts}")
+        hint = "; a text that looks like key=value goes in --text" if not texts and overrides else ""
+        raise InputError(f"expected one text argument (quote it), got {len(texts)}: {texts}{hint}")
+    output = check_output(args.output, args.input) if args.output else None
+    if args.input:
+        check_input_file(Path(args.input))
     cfg = load_config("pipeline", overrides)
     runtime = runtime_config(cfg)
     reference_time = parse_reference_time(args.reference_time)
-    queries = read_queries(Path(args.input), runtime.max_chars, reference_time) if args.input else None
-    if queries is None:
+    if args.input:
+        queries = read_queries(Path(args.input), runtime.max_chars, reference_time)
+    else:
+        queries = [parse_query(texts[0], ".txt", reference_time, "text")]
         check_length(texts[0], runtime.max_chars, "text")  # before loading any stage
     pipe = Pipeline.from_cfg(cfg)
-    if queries is None:
-        result = pipe(Query(text=texts[0], reference_time=reference_time))
-        print(result.model_dump_json(indent=None if args.compact else 2))
+    if not args.input and output is None:
+        print(pipe(queries[0]).model_dump_json(indent=None if args.compact else 2))
         return 0
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
-    try:
-        with tqdm(total=len(queries), unit="query", desc="duihua run", disable=None, file=sys.stderr) as bar:
-            for i in range(0, len(queries), runtime.batch_size):
-                for result in pipe.batch(queries[i : i + runtime.batch_size]):
-                    out.write(result.model_dump_json() + "\n")
-                bar.update(min(runtime.batch_size, len(queries) - i))
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    if args.output:
-        print(f"wrote {len(queries)} results to {args.output}", file=sys.stderr)
+    n = write_results(batch_results(pipe, queries, runtime.batch_size), output)
+    if output is not None:
+        print(f"wrote {n} results to {args.output}", file=sys.stderr)
     return 0
 
 
 # -- train / eval ------------------------------------------------------------------------------------------
+def require_file(value: str, what: str) -> Path:
+    """A file the command reads, checked before any model loads; the message names it."""
+    path = Path(value)
+    if not path.exists():
+        raise InputError(f"{what} not found: {value}")
+    if not path.is_file():
+        raise InputError(f"{what} is not a file: {value}")
+    return path
+
+
 def _resolve(registry: dict[str, str], verb: str, stage: str) -> Callable[..., int]:
     stage = STAGE_ALIASES.get(stage, stage)
     if stage not in registry:
@@ -189,9 +300,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if rest:
         raise InputError(f"unexpected arguments {rest}; overrides look like key=value")
     fn = _resolve(EVALUATORS, "eval", args.stage)
-    if not Path(args.data).is_file():
-        raise InputError(f"data file not found: {args.data}")
+    require_file(args.data, "data file")
     stage = STAGE_ALIASES.get(args.stage, args.stage)
+    if args.vocab is not None:
+        if stage != "segmenter":
+            raise InputError(f"--vocab applies to segment, not {args.stage}")
+        require_file(args.vocab, "vocab file")  # else OOV recall would silently fall back to null
     if args.checkpoint:
         if stage not in CHECKPOINT_STAGES:
             raise InputError(f"--checkpoint applies to {sorted(CHECKPOINT_STAGES)}, not {args.stage}")
@@ -246,6 +360,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     stage = STAGE_ALIASES.get(args.stage, args.stage)
     if stage not in EXPORT_STAGES:
         raise InputError(f"duihua export: stage must be one of {', '.join(EXPORT_STAGES)}, got {args.stage!r}")
+    if args.output and Path(args.output).exists() and not Path(args.output).is_dir():
+        raise InputError(f"--output {args.output}: not a folder (export copies its ONNX files into a folder)")
     cfg = load_config("pipeline", overrides)
     checkpoint = Path(args.checkpoint) if args.checkpoint else Path(cfg.paths.checkpoints) / stage
     rows, metrics = export_stage(stage, checkpoint.resolve(), cfg, Path(args.output) if args.output else None,
@@ -358,16 +474,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def parse_intermixed(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse with overrides and text anywhere among the options (`run reply=none --compact 北京`).
+
+    argparse fills a positional list once, up to the first option, so positionals after an option arrive as
+    unknown arguments; they join ``args`` in order (``split_overrides`` tells overrides from text there).
+    ``parse_intermixed_args`` would do this, but it refuses parsers with subcommands. Unknown options stay
+    errors.
+    """
     args, extra = parser.parse_known_args(argv)
-    # argparse stops filling a positional list at the first option (`eval slots --data F key=value`), so
-    # overrides after an option arrive here; anything else is a genuine usage error.
-    unknown = [a for a in extra if not OVERRIDE_RE.match(a)]
+    cut = extra.index("--") if "--" in extra else len(extra)  # after `--` everything is text: `-- -5度`
+    unknown = [a for a in extra[:cut] if a.startswith("-") and a != "-"]
+    extra = extra[:cut] + extra[cut + 1:]
     if unknown or (extra and not hasattr(args, "args")):
         parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
     if extra:
         args.args = [*args.args, *extra]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_intermixed(parser, argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -38,6 +38,8 @@ def read_gold(path: Path) -> list[list[str]]:
 
 def evaluate(data: Path, overrides: Sequence[str], granularity: str = "fine", vocab_file: str | None = None) -> int:
     gold = read_gold(data)
+    if vocab_file and not Path(vocab_file).is_file():  # a named list that is not there is a mistake, not "no list"
+        raise InputError(f"vocab file not found: {vocab_file}")
     # gold lines are scored whole, however long: the documents are built here, not through Pipeline.batch
     pipe = Pipeline.from_config(overrides=["splitter=whole", "slots=none", "intent=none", "reply=none", *overrides])
     if "segmenter" not in pipe.stage_names:

@@ -3,12 +3,18 @@
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from pipeline.cli import main
+from pipeline.cli import main, read_queries, split_overrides
+from pipeline.errors import InputError
+from pipeline.runtime import Pipeline
 from pipeline.schema import PipelineResult
-from tests.conftest import mini_overrides
+from tests.conftest import DATA, mini_overrides
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -73,6 +79,12 @@ def test_bad_input_files_fail_before_processing(capsys, mini_lexicons, tmp_path,
     (["train", "bogus"], "unknown stage 'bogus'"),
     (["eval", "reply", "--data", "x.txt"], "data file not found: x.txt"),
     (["eval", "segment", "--data", "/no/gold.txt"], "data file not found: /no/gold.txt"),
+    (["eval", "segment", "--data", str(DATA)], f"data file is not a file: {DATA}"),
+    (["eval", "segment", "--data", str(DATA / "sighan_mini.txt"), "--vocab", "/no/vocab.txt"],
+     "vocab file not found: /no/vocab.txt"),
+    (["eval", "intent", "--data", str(DATA / "sighan_mini.txt"), "--vocab", str(DATA / "sighan_mini.txt")],
+     "--vocab applies to segment, not intent"),
+    (["run", "--compact", "x=1"], "a text that looks like key=value goes in --text"),
     (["serve", "server.port=notaport"], "server.port"),
     (["serve", "server.max_batch=0"], "server.max_batch: Input should be greater than or equal to 1"),
     (["serve", "server.demo=/no/such/demo"], "server.demo: Value error, no index.html in /no/such/demo"),
@@ -210,3 +222,130 @@ def test_run_refuses_a_reference_time_that_is_not_iso_8601(capsys):
     assert main(["run", "--reference-time", "tomorrow", "明天"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--reference-time" in err and "Traceback" not in err
+
+
+# -- --input: lines end at \n only ------------------------------------------------------------------------
+FAST = ("segmenter=none", "intent=none", "reply=none")  # splitting and the gazetteer: enough to see alignment
+
+
+def test_unicode_line_separators_inside_a_txt_line_keep_output_aligned(capsys, mini_lexicons, tmp_path):
+    src = tmp_path / "in.txt"
+    lines = ["我想听\u2028稻香", "北京\x0c南站", "周董\x85的歌", "", "A\u2029B", "末行"]
+    src.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines[:-1]).encode() + b"\n" + lines[-1].encode() + b"\r\n")
+    dst = tmp_path / "out.jsonl"
+    code, _, err = run_cli(capsys, "run", "--input", str(src), "--output", str(dst),
+                           *mini_overrides(mini_lexicons, *FAST))
+    assert code == 0 and f"wrote {len(lines)} results" in err
+    rows = [PipelineResult.model_validate_json(x) for x in dst.read_text(encoding="utf-8").split("\n")[:-1]]
+    assert [r.query.text for r in rows] == lines   # BOM and the CRLF ending dropped, separators kept in place
+
+
+def test_jsonl_line_with_a_raw_line_separator_in_its_text_is_accepted(capsys, mini_lexicons, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "我想听\u2028稻香"}\n{"text": "北京\x85南站"}\n', encoding="utf-8")
+    code, out, _ = run_cli(capsys, "run", "--input", str(src), *mini_overrides(mini_lexicons, *FAST))
+    assert code == 0
+    assert [PipelineResult.model_validate_json(x).query.text for x in out.split("\n")[:-1]] == \
+        ["我想听\u2028稻香", "北京\x85南站"]
+
+
+def test_undecodable_bytes_are_one_line_naming_file_and_line(capsys, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes("好\n".encode() + b"ok \xff\xfe\n")
+    code, _, err = run_cli(capsys, "run", "--input", str(src), "lexicons=[]")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{src}:2: not UTF-8 (byte 0xff at byte 4 of the line)" in err
+
+
+# no surrogates (a UTF-8 file cannot hold them); \n is what separates the lines
+LINE = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n"), max_size=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(LINE, max_size=6), crlf=st.booleans())
+def test_read_queries_gives_one_query_per_newline_separated_line(tmp_path, lines, crlf):
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"".join(line.encode() + (b"\r\n" if crlf else b"\n") for line in lines))
+    try:
+        queries = read_queries(src, max_chars=100)
+    except InputError as exc:  # a refusal is allowed, as one line; a misaligned result is not
+        assert "\n" not in str(exc)
+        return
+    expected = [line if crlf else line.removesuffix("\r") for line in lines]
+    if expected:
+        expected[0] = expected[0].removeprefix("\ufeff")
+    assert [q.text for q in queries] == expected
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(LINE, max_size=6))
+def test_read_queries_reads_back_every_jsonl_text(tmp_path, lines):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in lines), encoding="utf-8")
+    assert [q.text for q in read_queries(src, max_chars=100)] == lines
+
+
+# -- overrides, options and text in any order ---------------------------------------------------------------
+def test_split_overrides_tells_overrides_from_text():
+    args = ["~reply", "北京", "+foo.bar=1", "1+1=2", "x=1是什么", "++a/b@c=[1,2]", "北京=首都", "~", "a北京=1"]
+    assert split_overrides(args) == (["~reply", "+foo.bar=1", "x=1是什么", "++a/b@c=[1,2]"],
+                                     ["北京", "1+1=2", "北京=首都", "~", "a北京=1"])
+
+
+@pytest.mark.parametrize("order", ["override option text", "option text override", "text override option"])
+def test_overrides_options_and_text_mix_in_any_order(capsys, mini_lexicons, order):
+    parts = {"override": mini_overrides(mini_lexicons, *FAST), "option": ["--compact"], "text": ["我想听稻香"]}
+    code, out, _ = run_cli(capsys, "run", *[a for word in order.split() for a in parts[word]])
+    assert code == 0 and out.count("\n") == 1   # --compact: one line
+    assert PipelineResult.model_validate_json(out).query.text == "我想听稻香"
+
+
+@pytest.mark.parametrize("argv", [["1+1=2"], ["--text", "x=1"], ["--", "-5度"]])
+def test_texts_with_an_equals_sign_or_a_dash_are_texts(capsys, mini_lexicons, argv):
+    code, out, _ = run_cli(capsys, "run", "--compact", *mini_overrides(mini_lexicons, *FAST), *argv)
+    assert code == 0 and PipelineResult.model_validate_json(out).query.text == argv[-1]
+
+
+# -- --output: checked before any model loads ---------------------------------------------------------------
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Building a pipeline fails loudly: a test using this shows its error comes before any model loads."""
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("a model was loaded")
+    monkeypatch.setattr(Pipeline, "from_cfg", classmethod(refuse))
+
+
+@pytest.mark.parametrize("target, message", [
+    ("missing/out.jsonl", "does not exist"),
+    ("folder", "is a folder"),
+    ("in.txt", "is the input file"),
+    ("link.txt", "is the input file"),   # a symlink to the input
+])
+def test_bad_output_is_refused_before_any_model_loads(capsys, tmp_path, no_model_load, target, message):
+    src = tmp_path / "in.txt"
+    src.write_text("你好\n", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "link.txt").symlink_to(src)
+    t0 = time.perf_counter()
+    code, _, err = run_cli(capsys, "run", "--input", str(src), "--output", str(tmp_path / target))
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert time.perf_counter() - t0 < 5
+    assert src.read_text(encoding="utf-8") == "你好\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_failing_write_is_one_line(capsys, mini_lexicons, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("你好\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "run", "--input", str(src), "--output", "/dev/full",
+                           *mini_overrides(mini_lexicons, *FAST))
+    assert code == 2 and err.count("\n") == 1
+    assert "duihua: error: --output /dev/full: cannot write (No space left on device)" in err
+
+
+def test_single_text_goes_to_output_too(capsys, mini_lexicons, tmp_path):
+    dst = tmp_path / "out.jsonl"
+    code, out, _ = run_cli(capsys, "run", "--output", str(dst), "我想听稻香", *mini_overrides(mini_lexicons, *FAST))
+    assert code == 0 and out == ""
+    (line,) = dst.read_text(encoding="utf-8").splitlines()
+    assert PipelineResult.model_validate_json(line).query.text == "我想听稻香"
