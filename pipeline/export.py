@@ -11,7 +11,8 @@ fp32 torch on a few real-shaped queries, and the stage's dev metric with each ba
 intent accuracy on SMP2017 ``develop`` and the SMP2019 dev split; the slot tagger's span F1 on the dev files
 ``duihua train slots`` writes; reply greedy BLEU-2 on the LCCC dev
 pairs; splitter boundary F1 and segmenter word F1 on the dev files ``duihua train splitter-distill`` /
-``duihua train segmenter`` write under ``outputs/`` (skipped, with a note, where they have not been written).
+``duihua train segmenter`` write under ``outputs/``. A metric whose data is not there (no ``paths.data``, dev
+files not written) is skipped, with a note in its name, rather than failing the export.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ from pipeline.errors import InputError
 EXPORT_STAGES = ("splitter", "segmenter", "slots", "intent", "reply")
 PROBES = ["明天北京天气怎么样我想听周杰伦的稻香顺便把空调调到二十六度", "我想听周杰伦的稻香", "打开qq",
           "从北京南站到上海虹桥的高铁票还有吗", "你好呀今天过得怎么样", "把张三的电话发给李四"]
+
+
+def _missing(folder: Path, names: Sequence[str]) -> str | None:
+    """The first of ``names`` not under ``folder`` (the data a dev metric reads), or None."""
+    return next((str(folder / n) for n in names if not (folder / n).exists()), None)
 
 
 def max_abs_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
@@ -90,12 +96,15 @@ def dev_metric(stage: str, model: Any, cfg: Mapping[str, Any]) -> tuple[str, flo
     if stage == "intent":
         from omegaconf import OmegaConf
 
-        from models.intent.data import load_splits
+        from models.intent.data import SMP2017_DEV, SMP2017_TRAIN, SMP2019_TRAIN, load_splits
         from models.intent.scoring import score
         from models.lexicon.features import featurizer_from_config
         from pipeline.config import load_config
 
         train_cfg = OmegaConf.to_container(load_config("train/intent", [f"paths.data={data}"]), resolve=True)
+        missing = _missing(Path(train_cfg["data"]["dir"]), [SMP2017_TRAIN, SMP2017_DEV, SMP2019_TRAIN])
+        if missing:
+            return f"intent accuracy ({missing} not found)", None
         _, dev = load_splits(train_cfg["data"]["dir"], float(train_cfg["data"]["dev_percent"]))
         featurize, _ = featurizer_from_config(train_cfg)
         accs = []
@@ -127,10 +136,13 @@ def dev_metric(stage: str, model: Any, cfg: Mapping[str, Any]) -> tuple[str, flo
                                    [{(s.start, s.end) for s in p} for p in pred])["f1"])
         return "slot F1 ×100, tagger alone, SMP2019 / CrossWOZ (mean)", round(50 * sum(f1s), 2)
     if stage == "reply":
-        from models.reply.data import dev_pairs
+        from models.reply.data import dev_pairs, missing_files
         from models.reply.decoding import DecodingConfig
         from models.reply.metrics import reply_scores
 
+        missing = missing_files(data, [])   # the multi-turn dialogues the dev pairs come from
+        if missing:
+            return f"reply greedy BLEU-2 ×100 ({data / missing[0]} not found)", None
         pairs = dev_pairs(data, model.limits.max_turns)
         replies = model.generate([list(p.context) for p in pairs], DecodingConfig(strategy="greedy"))
         return "reply greedy BLEU-2 ×100", round(100 * reply_scores([r.text for r in replies],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pipeline.cli import main
 
 
@@ -39,3 +41,24 @@ def test_export_of_the_slot_tagger_agrees_with_torch(tmp_path, capsys):  # noqa:
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and metrics["onnx_max_abs_diff"] < 1e-3
     assert [p.rsplit("/", 1)[1] for p in metrics["onnx-int8_files"]] == ["slots.int8.onnx"]
+
+
+@pytest.mark.parametrize("stage, fixture, missing", [
+    ("intent", "tiny_intent_dir", "nlu/smp2017/train.jsonl"),
+    ("reply", "tiny_reply_dir", "chat/lccc-toy/multiturn.json"),
+])
+def test_export_without_dev_data_skips_the_metric_with_a_note(request, tmp_path, capsys, stage, fixture, missing):
+    checkpoint = request.getfixturevalue(fixture)
+    code = main(["export", stage, "--checkpoint", str(checkpoint), "paths.data=/nonexistent",
+                 f"paths.cache={tmp_path}"])
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and metrics["dev_metric"].endswith(f"(/nonexistent/{missing} not found)")
+    assert metrics["torch_dev_metric"] is None and metrics["onnx-int8_dev_metric"] is None
+
+
+def test_export_output_that_is_a_file_is_refused_before_export(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.write_text("")
+    assert main(["export", "intent", "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"duihua: error: --output {out}: not a folder (export copies its ONNX files into a folder)\n"
