@@ -18,7 +18,7 @@ from pathlib import Path
 from models.intent.inference import DECODE_MODES, UNKNOWN, IntentClassifier, IntentResult
 from pipeline.errors import ConfigError
 from pipeline.schema import IntentPrediction, PipelineResult, ScoredLabel
-from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
 
 
 @lru_cache(maxsize=4)
@@ -44,13 +44,9 @@ class SlotAwareIntentClassifier:
             raise ConfigError(f"intent.top_k: expected at least 1, got {top_k}")
         precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
-        try:
-            with onnx_load_errors(backend):
-                self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir),
-                                   weights_mtime(folder))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"intent.checkpoint: {exc} (train one with `duihua train intent`, or intent=none)"
-                              ) from exc
+        with checkpoint_errors("intent.checkpoint", folder,
+                               ", or use intent=none"), onnx_load_errors(backend):
+            self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir), weights_mtime(folder))
         self.threshold, self.top_k, self.decode = threshold, top_k, decode
         self.use_lexicons, self.return_gates = use_lexicons, return_gates
         # the composer checks that the slot stage runs first when the model is to be fed its tags

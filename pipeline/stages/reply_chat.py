@@ -21,7 +21,7 @@ from models.reply.inference import ReplyGenerator
 from models.reply.retrieval import BM25Index
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply
-from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
 
 
 @lru_cache(maxsize=4)
@@ -70,11 +70,8 @@ class GenerativeReplier:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"reply.decoding: {exc}") from exc
         folder = Path(checkpoint).resolve()
-        try:
-            with onnx_load_errors(backend):
-                self.generator = _load_generator(folder, backend, str(cache_dir), weights_mtime(folder))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"reply.checkpoint: {exc}") from exc
+        with checkpoint_errors("reply.checkpoint", folder), onnx_load_errors(backend):
+            self.generator = _load_generator(folder, backend, str(cache_dir), weights_mtime(folder))
         if history_turns < 0:
             raise ConfigError(f"reply.history_turns: expected >= 0, got {history_turns}")
         self.history = SessionHistory(history_turns + 1, max_sessions)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,3 +37,22 @@ def onnx_load_errors(backend: str) -> Iterator[None]:
         yield
     except OnnxLoadError as exc:
         raise ConfigError(f"runtime.backend={backend}: {exc}") from exc  # the composer names the stage
+
+
+def about_checkpoint(exc: FileNotFoundError, folder: Path) -> bool:
+    """Whether a missing file is the checkpoint's: the loaders' own "no ... checkpoint in DIR" messages carry
+    no file name; an OS error does, and one outside ``folder`` (the ONNX cache) is not the checkpoint's fault."""
+    return exc.filename is None or Path(os.path.abspath(os.fsdecode(exc.filename))).is_relative_to(folder)
+
+
+@contextlib.contextmanager
+def checkpoint_errors(key: str, folder: Path, way_out: str = "") -> Iterator[None]:
+    """A checkpoint that is not there is the user's to fix: one line naming the config key (``key``), what is
+    missing and ``way_out`` (how to train one, or the stage to use instead). A missing file elsewhere (a cache
+    folder that cannot be created) propagates: the composer names ``paths.cache`` for it."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        if not about_checkpoint(exc, folder):
+            raise
+        raise ConfigError(f"{key}: {exc}{way_out}") from exc

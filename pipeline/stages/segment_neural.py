@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from models.segmenter.inference import Segmenter
-from pipeline.errors import ConfigError
 from pipeline.schema import GRANULARITIES, Granularity, PipelineResult, Token
-from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
 from pipeline.stages.segment import check_granularities
 
 
@@ -38,13 +37,10 @@ class NeuralSegmenter:
         self.granularities = check_granularities(granularities)
         precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
-        try:
-            mtime = weights_mtime(folder)
-            with onnx_load_errors(backend):
-                self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
-        except FileNotFoundError as exc:
-            raise ConfigError(f"segmenter.checkpoint: {exc}. Train one with `duihua train segmenter`, "
-                              "or use segmenter=jieba") from exc
+        with checkpoint_errors("segmenter.checkpoint", folder,
+                               ", or use segmenter=jieba"), \
+                onnx_load_errors(backend):
+            self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir), weights_mtime(folder))
 
     def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
         wanted = [doc.query.granularities or self.granularities for doc in docs]

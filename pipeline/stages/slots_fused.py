@@ -42,7 +42,7 @@ from models.slots.inference import SlotTagger, TaggedSpan
 from pipeline import values as value_parser
 from pipeline.errors import ConfigError
 from pipeline.schema import Granularity, PipelineResult, Sentence, SlotMatch
-from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
 from pipeline.stages.slots import BoundaryPolicy, GazetteerSlotTagger
 
 TEMPORAL_TYPE = re.compile(r"date|time|Date|Time|日期|时间")
@@ -75,13 +75,10 @@ class FusedSlotTagger:
         self.gazetteer = GazetteerSlotTagger(domains, extra_dirs, cache_dir, boundary_granularity, boundary_policy)
         precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
-        try:
-            with onnx_load_errors(backend):
-                self.model = _load(folder, precision, device, batch_chars, backend, str(onnx_cache_dir),
-                                   weights_mtime(folder))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"slots.checkpoint: {exc} (train one with `duihua train slots`, or slots=gazetteer)"
-                              ) from exc
+        with checkpoint_errors("slots.checkpoint", folder,
+                               ", or use slots=gazetteer"), onnx_load_errors(backend):
+            self.model = _load(folder, precision, device, batch_chars, backend, str(onnx_cache_dir),
+                               weights_mtime(folder))
         unknown = sorted(set(value_slots) - set(value_parser.KINDS))
         if unknown:
             raise ConfigError(f"slots.value_slots: unknown kind(s) {unknown}; kinds: {list(value_parser.KINDS)}")

@@ -33,7 +33,7 @@ from models.splitter.scorer import RequestScorer
 from models.splitter.spans import TERMINATORS
 from pipeline.errors import ConfigError
 from pipeline.stages.intent import _load as _load_intent
-from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
 from pipeline.stages.split_neural import NeuralSentenceSplitter
 
 
@@ -62,11 +62,9 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
                               "be negative")
         super().__init__(checkpoint, threshold, terminators, precision, device, batch_chars, backend, cache_dir)
         folder = Path(scorer_checkpoint).resolve()
-        try:
-            with onnx_load_errors(backend):
-                scorer = _load_scorer(folder, backend, str(cache_dir), batch_chars, weights_mtime(folder))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"splitter.scorer_checkpoint: {exc}, or use splitter=neural") from exc
+        with checkpoint_errors("splitter.scorer_checkpoint", folder, ", or use splitter=neural"), \
+                onnx_load_errors(backend):
+            scorer = _load_scorer(folder, backend, str(cache_dir), batch_chars, weights_mtime(folder))
         settings = JointSettings(candidate_min=candidate_min, max_span=max_span, boundary_weight=boundary_weight,
                                  cut_bias=cut_bias)
         evidence: list[tuple[PieceScore, float]] = [(scorer.log_probabilities, scorer_weight)]
@@ -97,10 +95,7 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
         if not checkpoint:
             raise ConfigError("splitter.intent_checkpoint: needed when splitter.intent_weight > 0")
         folder = Path(checkpoint).resolve()
-        try:
-            with onnx_load_errors(backend):
-                classifier = _load_intent(folder, resolve_runtime(backend, precision, device), device, batch_chars,
-                                          backend, cache_dir, weights_mtime(folder))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"splitter.intent_checkpoint: {exc}") from exc
+        with checkpoint_errors("splitter.intent_checkpoint", folder), onnx_load_errors(backend):
+            classifier = _load_intent(folder, resolve_runtime(backend, precision, device), device, batch_chars,
+                                      backend, cache_dir, weights_mtime(folder))
         return intent_confidence(classifier, gazetteer_featurizer(gazetteer))

@@ -7,7 +7,6 @@ of a batch go through the model together, so a batch of queries costs a few batc
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +16,7 @@ from models.splitter.inference import Splitter
 from models.splitter.spans import TERMINATORS
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Sentence
-from pipeline.stages.runtime_checks import onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
 
 
 @lru_cache(maxsize=4)
@@ -27,12 +26,6 @@ def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, backe
     retrained checkpoint."""
     return Splitter.from_pretrained(checkpoint, backend=backend, cache_dir=cache_dir, precision=precision,
                                     device=device, batch_chars=batch_chars)
-
-
-def about_checkpoint(exc: FileNotFoundError, folder: Path) -> bool:
-    """Whether a missing file is the checkpoint's: the loaders' own "no ... checkpoint in DIR" messages carry
-    no file name; an OS error does, and one outside ``folder`` (the ONNX cache) is not the checkpoint's fault."""
-    return exc.filename is None or Path(os.path.abspath(os.fsdecode(exc.filename))).is_relative_to(folder)
 
 
 class NeuralSentenceSplitter:
@@ -46,14 +39,8 @@ class NeuralSentenceSplitter:
             raise ConfigError(f"splitter.threshold: expected a probability in (0, 1), got {threshold}")
         precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
-        try:
-            mtime = weights_mtime(folder)
-            with onnx_load_errors(backend):
-                shared = _load(folder, precision, device, batch_chars, backend, str(cache_dir), mtime)
-        except FileNotFoundError as exc:
-            if not about_checkpoint(exc, folder):
-                raise  # e.g. a cache folder that cannot be created: the composer names paths.cache
-            raise ConfigError(f"splitter.checkpoint: {exc}, or use splitter=punct") from exc
+        with checkpoint_errors("splitter.checkpoint", folder, ", or use splitter=punct"), onnx_load_errors(backend):
+            shared = _load(folder, precision, device, batch_chars, backend, str(cache_dir), weights_mtime(folder))
         # the loaded model is shared (a shallow copy); threshold and terminators are this stage's own settings
         self.model = copy.copy(shared)
         self.model.threshold, self.model.terminators = threshold, terminators
