@@ -141,7 +141,7 @@ def parse_query(line: str, suffix: str, reference_time: datetime | None, where: 
     except ValidationError as exc:
         err = exc.errors()[0]
         field = "" if suffix == ".txt" else f"{'.'.join(map(str, err['loc'])) or 'record'}: "
-        raise InputError(f"{where}: {field}{err['msg']}") from exc
+        raise InputError(f"{where}: {field}{err['msg'].removeprefix('Value error, ')}") from exc
 
 
 def check_output(output: str, input_file: str | None) -> Path:
