@@ -13,8 +13,10 @@ once, so batches grow with the load on their own and an idle server adds at most
 
 Isolation: one request cannot hurt the others. A batch that raises anything (a refused query, or a bug a
 hostile text triggers in a stage) is rerun request by request, so only the request that raised gets the error.
-A request larger than ``max_batch`` queries runs in chunks of at most ``max_batch``; after each chunk the rest of
-it goes to the back of the queue, so requests that arrived meanwhile are not stuck behind it, and a request the
+A batch holds at most ``max_batch`` queries and ``max_batch_chars`` characters (a single longer query runs
+alone): model time grows with characters, not queries, so a few long texts would otherwise hold the model
+thread for seconds. A request larger than that runs in chunks; after each chunk the rest of it goes to the back
+of the queue, so requests that arrived meanwhile are not stuck behind it, and a request the
 server has given up on (timed out, client gone: its future is cancelled) is skipped, remaining chunks included,
 so it stops holding the model thread.
 """
@@ -111,12 +113,13 @@ class MicroBatcher:
     """Queues requests and runs them through ``pipe`` in batches, on one worker thread."""
 
     def __init__(self, pipe: Pipeline, max_batch: int = 32, max_wait_ms: float = 5.0, queue_size: int = 512,
-                 trim_interval_s: float = 1.0) -> None:
+                 trim_interval_s: float = 1.0, max_batch_chars: int = 2000) -> None:
         self.pipe = pipe
         self.trim_interval_s = trim_interval_s
         self._trim = heap_trimmer() if trim_interval_s > 0 else None
         self._last_trim = 0.0
         self.max_batch = max_batch
+        self.max_batch_chars = max_batch_chars
         self.max_wait_s = max_wait_ms / 1000.0
         self.queue_size = queue_size
         self.stats = BatcherStats()
@@ -207,19 +210,24 @@ class MicroBatcher:
                 await self._run(loop, chunks)
 
     def _take(self) -> list[Chunk]:
-        """Up to ``max_batch`` queries, first come first served, skipping requests already given up.
+        """Up to ``max_batch`` queries and ``max_batch_chars`` characters (at least one query), first come first
+        served, skipping requests already given up.
 
         A job with more queries than fit goes in part; its rest is queued again at the back, so one large
         request takes turns with the others instead of holding the model thread for all of its queries.
         """
         chunks: list[Chunk] = []
-        room = self.max_batch
+        room, chars = self.max_batch, self.max_batch_chars
         while self._pending and room > 0:
             job = self._pending.popleft()
             if job.future.done():  # timed out or cancelled while queued: do not spend the models on it
                 self._pending_queries -= job.remaining
                 continue
-            n = min(job.remaining, room)
+            n, used = self._fitting(job, room, chars, first=not chunks)
+            if n == 0:  # its next query does not fit in what is left of this batch: it leads the next one
+                self._pending.appendleft(job)
+                break
+            chars -= used
             chunks.append(Chunk(job, job.taken, job.taken + n))
             job.taken += n
             room -= n
@@ -227,6 +235,18 @@ class MicroBatcher:
             if job.remaining:
                 self._pending.append(job)
         return chunks
+
+    @staticmethod
+    def _fitting(job: Job, room: int, chars: int, first: bool) -> tuple[int, int]:
+        """How many of ``job``'s next queries fit in ``room`` queries and ``chars`` characters, and their
+        characters; the first query of a batch always fits, whatever its length."""
+        n = used = 0
+        for query in job.queries[job.taken : job.taken + room]:
+            if used + len(query.text) > chars and not (first and n == 0):
+                break
+            n += 1
+            used += len(query.text)
+        return n, used
 
     async def _run(self, loop: asyncio.AbstractEventLoop, chunks: list[Chunk]) -> None:
         size = sum(c.end - c.start for c in chunks)

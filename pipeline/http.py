@@ -14,7 +14,8 @@ shutting down), 504 (not answered within ``server.timeout_s``), 500 (a bug; only
 
 One hostile request cannot hurt the others: what can be refused is refused before it is queued (size, lexicon
 names, malformed text); a request that trips a bug in a stage fails alone (``pipeline/batching.py`` reruns its
-batch request by request); a large request runs in ``server.max_batch`` chunks and stops when it times out; a
+batch request by request); a large request runs in chunks of ``server.max_batch`` queries and
+``server.max_batch_chars`` characters that take turns with other requests, and stops when it times out; a
 client that trickles a request is cut off after ``server.read_timeout_s`` (``DeadlineH11Protocol``).
 
 Models run on one worker thread (``pipeline/batching.py``); a lexicon reload runs on another and swaps the
@@ -66,6 +67,7 @@ class ServerConfig(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     threads: int | None = Field(1, ge=1)        # torch/ONNX intra-op threads; null: the library default
     max_batch: int = Field(32, ge=1)            # queries per pipeline call; 1 switches micro-batching off
+    max_batch_chars: int = Field(2000, ge=1)    # characters per pipeline call (a longer single query runs alone)
     max_wait_ms: float = Field(5.0, ge=0)       # how long the first request of a batch waits for company
     queue_size: int = Field(512, ge=1)          # requests waiting for the models; beyond: 503 + Retry-After
     timeout_s: float = Field(10.0, gt=0)        # per request, queue wait included; beyond: 504
@@ -344,7 +346,8 @@ def check_request(queries: Sequence[Query], pipe: Pipeline, server: ServerConfig
 def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
     """The app; the micro-batcher starts and stops with it (use ``with TestClient(app)`` in tests)."""
     server = server or ServerConfig()
-    batcher = MicroBatcher(pipe, server.max_batch, server.max_wait_ms, server.queue_size, server.trim_memory_s)
+    batcher = MicroBatcher(pipe, server.max_batch, server.max_wait_ms, server.queue_size, server.trim_memory_s,
+                           server.max_batch_chars)
     reload_lock = asyncio.Lock()
     counter = iter(range(1, 1 << 62))
 

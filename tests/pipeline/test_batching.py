@@ -173,3 +173,28 @@ def test_a_given_up_large_request_stops_between_chunks(pipe):
 
     run(main())
     assert sizes[1:] == [2, 1]  # one chunk of the big request, then only the request still waited for
+
+
+def test_long_texts_run_in_chunks_of_max_batch_chars(pipe):
+    """Model time follows characters, so a request of a few long texts is cut by characters too, and a short
+    request that arrives meanwhile runs after the first chunk, not after all of them."""
+    sizes = counting(pipe)
+    finished: list[str] = []
+
+    async def main() -> list:
+        batcher = MicroBatcher(pipe, max_batch=32, max_wait_ms=0, max_batch_chars=100)
+        await batcher.start()
+        await batcher._warm_up
+        long = batcher.submit([Query(text="北京" * 30) for _ in range(4)] + [Query(text="稻香" * 80)])
+        small = batcher.submit([Query(text="稻香")])
+        long.future.add_done_callback(lambda _: finished.append("long"))
+        small.future.add_done_callback(lambda _: finished.append("small"))
+        out = await asyncio.gather(long.future, small.future)
+        await batcher.stop()
+        return out
+
+    long, small = run(main())
+    # 60 + 60 > 100: one long text per chunk, the short request joins the first; the 160-character text is over
+    # the budget on its own, so it runs alone
+    assert sizes[1:] == [2, 1, 1, 1, 1] and finished == ["small", "long"]
+    assert [len(r.query.text) for r in long] == [60, 60, 60, 60, 160] and small[0].query.text == "稻香"
