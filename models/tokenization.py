@@ -18,12 +18,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordLevel
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from models.common.char_ids import CharIds
 from models.normalization import char_map, normalize
+
+if TYPE_CHECKING:  # transformers takes seconds to import; inference on ONNX needs only ``load_char_ids``
+    from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+TOKENIZER_FILE = "tokenizer.json"
 
 CORE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 GRANULARITY_TOKENS = ["[FINE]", "[COARSE]"]
@@ -48,6 +54,8 @@ def build_vocab(counts: Counter[str], min_count: int = 3) -> list[str]:
 
 
 def build_tokenizer(vocab: list[str], model_max_length: int = 512) -> PreTrainedTokenizerFast:
+    from transformers import PreTrainedTokenizerFast
+
     ids = {tok: i for i, tok in enumerate(vocab)}
     core = Tokenizer(WordLevel(ids, unk_token="[UNK]"))
     rules = [normalizers.Replace(src, dst) for src, dst in char_map().items() if src.lower() != dst]
@@ -79,4 +87,18 @@ def add_duihua_special_tokens(tokenizer: PreTrainedTokenizerBase) -> int:
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     """Load from a directory or hub name (``AutoTokenizer``); never from a bare vocab file."""
+    from transformers import AutoTokenizer
+
     return AutoTokenizer.from_pretrained(str(path))
+
+
+def load_char_ids(folder: str | Path) -> CharIds:
+    """The character-to-id map of a saved tokenizer, read from its ``tokenizer.json`` with the ``tokenizers``
+    library alone: what the character-level models need at inference, without importing transformers.
+    Same ids as ``CharIds.from_tokenizer(load_tokenizer(folder))`` (``tests/models/test_tokenization.py``)."""
+    file = Path(folder) / TOKENIZER_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"no {TOKENIZER_FILE} in {folder}")
+    core = Tokenizer.from_file(str(file))
+    vocab = core.get_vocab(with_added_tokens=True)
+    return CharIds(vocab, vocab["[UNK]"], vocab["[CLS]"], vocab["[SEP]"])

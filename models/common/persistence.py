@@ -15,13 +15,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from safetensors.torch import load_file, save_file
-from transformers import BertConfig, BertModel
-
-from models.common.delta import base_reference, resolve_base, trained_state
-from models.common.finetune import apply_finetune
+if TYPE_CHECKING:  # imported where a model is built: transformers takes seconds, and ONNX inference skips it
+    from transformers import BertConfig
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -38,6 +35,8 @@ class SavableModel:
 
     def init_encoder(self, encoder_config: BertConfig, head: Any) -> int:
         """Keep both configs (``save`` writes them) and build the encoder; returns its hidden size."""
+        from transformers import BertModel
+
         self.encoder_config, self.head_config = encoder_config, head
         self.encoder = BertModel(encoder_config, add_pooling_layer=False)
         return encoder_config.hidden_size
@@ -54,6 +53,10 @@ class SavableModel:
 
     def save(self, folder: str | Path, fp16: bool = True, delta_base: str | Path | None = None) -> None:
         """Config + weights; with ``delta_base`` (the pre-trained encoder folder) only the trained parameters."""
+        from safetensors.torch import save_file
+
+        from models.common.delta import base_reference, trained_state
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         config = {"model_type": self.MODEL_TYPE, "encoder": self.encoder_config.to_dict(),
@@ -67,11 +70,24 @@ class SavableModel:
         save_file(state, str(folder / WEIGHTS_FILE))
 
     @classmethod
-    def load(cls, folder: str | Path) -> Self:
+    def read_config(cls, folder: str | Path) -> dict[str, Any]:
+        """The checkpoint's JSON config (encoder, head, finetune), checked to be this model type."""
         folder = cls.check_folder(folder)
         config = json.loads((folder / cls.CONFIG_FILE).read_text(encoding="utf-8"))
         if config.get("model_type") != cls.MODEL_TYPE:
             raise ValueError(f"{folder}: a {config.get('model_type')!r} checkpoint, not {cls.MODEL_TYPE!r}")
+        return config
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Self:
+        from safetensors.torch import load_file
+        from transformers import BertConfig
+
+        from models.common.delta import resolve_base
+        from models.common.finetune import apply_finetune
+
+        folder = cls.check_folder(folder)
+        config = cls.read_config(folder)
         model = cls(BertConfig(**config["encoder"]), cls.HEAD_CONFIG(**config["head"]))  # type: ignore[call-arg]
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
         if config.get("base"):   # a delta: the pre-trained encoder first, the trained parameters over it

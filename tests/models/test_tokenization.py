@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from models.tokenization import GRANULARITY_TOKENS, SPECIAL_TOKENS, load_tokenizer
@@ -40,3 +42,25 @@ def test_decode_gives_the_normalized_text_without_spaces(tiny_tokenizer):
 def test_granularity_token_is_one_special_token(tiny_tokenizer, marker):
     ids = tiny_tokenizer(f"{marker}明天")["input_ids"]
     assert tiny_tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", marker, "明", "天", "[SEP]"]
+
+
+@pytest.mark.parametrize("name", ["splitter", "segmenter", "slots", "intent", "request_scorer", "reply"])
+def test_char_ids_without_transformers_match_the_tokenizer(name):
+    """ONNX inference reads ids from tokenizer.json alone; they must be the transformers tokenizer's ids."""
+    from models.common.char_ids import CharIds
+    from models.tokenization import load_char_ids, load_tokenizer
+
+    folder = Path(__file__).resolve().parents[2] / "checkpoints" / name
+    light, full = load_char_ids(folder), CharIds.from_tokenizer(load_tokenizer(folder))
+    assert (light.vocab, light.unk, light.cls, light.sep) == (full.vocab, full.unk, full.cls, full.sep)
+
+
+def test_importing_tokenization_and_persistence_does_not_import_transformers():
+    import subprocess
+    import sys
+
+    code = ("import sys, models.tokenization, models.common.persistence, pipeline.stages.runtime_checks; "
+            "print('transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "False"
