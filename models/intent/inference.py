@@ -12,20 +12,26 @@ dev, which is what makes a fixed ``unknown`` threshold meaningful.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from models.common.char_ids import CharIds
 from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
+from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches
+from models.intent.config import CONFIG_FILE, HeadConfig, IntentCheckpoint, read_head_config
 from models.intent.data import INTENT_SEP
 from models.intent.features import SlotTagVocab, collate, encode_text
-from models.intent.modeling import CONFIG_FILE, WEIGHTS_FILE, SlotAwareIntentModel
-from models.tokenization import load_tokenizer
+from models.tokenization import load_char_ids, load_tokenizer
+
+if TYPE_CHECKING:  # modeling imports transformers (seconds); ONNX on a warm cache never builds the model
+    from models.intent.modeling import SlotAwareIntentModel
 
 UNKNOWN = "unknown"
 DECODE_MODES = ("hierarchical", "domain", "intent")
@@ -123,19 +129,48 @@ def _export_intent(model: SlotAwareIntentModel, path: Path) -> None:
     export(_OutputsTuple(model), example, ["domain_logits", "intent_logits", "gates"], path, axes)
 
 
+def _load_model(folder: Path) -> SlotAwareIntentModel:
+    """The torch model, imported and built only when it is needed: ``backend=torch``, or an ONNX export."""
+    from models.intent.modeling import SlotAwareIntentModel
+
+    return SlotAwareIntentModel.load(folder)
+
+
+def pad_token_id(folder: Path, char_ids: CharIds) -> int:
+    """The saved tokenizer's pad id, as ``load_tokenizer(folder).pad_token_id or 0`` gives it, from its JSON
+    files alone (tokenizer_config.json, then special_tokens_map.json)."""
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        file = folder / name
+        token = json.loads(file.read_text(encoding="utf-8")).get("pad_token") if file.is_file() else None
+        if isinstance(token, dict):
+            token = token.get("content")
+        if token:
+            return char_ids.vocab.get(token) or 0
+    return 0
+
+
 class IntentClassifier:
-    def __init__(self, model: SlotAwareIntentModel, char_ids: CharIds, pad_id: int, precision: str = "fp32",
+    def __init__(self, model: SlotAwareIntentModel | None, char_ids: CharIds, pad_id: int, precision: str = "fp32",
                  device: str = "cpu", batch_chars: int = 4096, max_chars: int = 254,
-                 onnx: OnnxRunner | None = None) -> None:
-        self.model = model.to(device).eval()
+                 onnx: OnnxRunner | None = None, head: HeadConfig | None = None,
+                 max_positions: int | None = None) -> None:
+        """``model=None`` runs ``onnx`` alone, described by ``head`` and the encoder's ``max_positions``: what a
+        warm ONNX cache needs, so no torch model is built (nor transformers imported) to sit unused."""
+        if model is not None:
+            model = model.to(device).eval()
+            head, max_positions = model.head_config, model.encoder_config.max_position_embeddings
+        elif onnx is None or head is None or max_positions is None:
+            raise ValueError("IntentClassifier: without a torch model, pass onnx, head and max_positions")
+        self.model = model
         self.onnx = onnx   # when set, forward passes run in ONNX Runtime instead of torch
-        self.head = model.head_config
+        self.head = head
+        self.n_domains, self.n_intents = max(1, len(head.domains)), max(1, len(head.intents))  # the heads' widths
         self.char_ids, self.pad_id = char_ids, pad_id
         self.vocab = SlotTagVocab(self.head.slot_types, self.head.max_tags)
         self.unused = unused_token_ids(char_ids)
         # room for [CLS] [SEP] and, with token fusion, one token per slot type and a second [SEP]
         extra = len(self.head.slot_types) + 1 if self.head.fusion == "tokens" else 0
-        max_chars = min(max_chars, model.encoder_config.max_position_embeddings - 2 - extra)
+        max_chars = min(max_chars, max_positions - 2 - extra)
         self.precision, self.device, self.batch_chars, self.max_chars = precision, device, batch_chars, max_chars
         self.domain_index = {d: i for i, d in enumerate(self.head.domains)}
         # per domain, the intent-head rows of its intents
@@ -146,17 +181,24 @@ class IntentClassifier:
     @classmethod
     def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
                         **kwargs: object) -> IntentClassifier:
-        """Load a checkpoint folder; ``backend=onnx|onnx-int8`` exports it to ``cache_dir`` on first use."""
-        folder = SlotAwareIntentModel.check_folder(folder)
+        """Load a checkpoint folder; ``backend=onnx|onnx-int8`` exports it to ``cache_dir`` on first use.
+
+        On ONNX the classifier is built from the checkpoint's JSON and tokenizer.json: the torch model is
+        built only inside the export callback (a cache miss) and dropped after, so a warm cache costs no
+        transformers import and no model construction."""
+        folder = IntentCheckpoint.check_folder(folder)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        tokenizer = load_tokenizer(folder)
-        model = SlotAwareIntentModel.load(folder)
-        runner = None
-        if backend != "torch":
-            runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
-                                 lambda path: export_intent(model, path))
-        return cls(model, CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0, onnx=runner, **kwargs)
+        if backend == "torch":
+            tokenizer = load_tokenizer(folder)
+            return cls(_load_model(folder), CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0,
+                       **kwargs)
+        encoder, head = read_head_config(folder)
+        runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
+                             lambda path: export_intent(_load_model(folder), path))
+        char_ids = load_char_ids(folder)
+        return cls(None, char_ids, pad_token_id(folder, char_ids), onnx=runner, head=head,
+                   max_positions=int(encoder.get("max_position_embeddings", 512)), **kwargs)
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.onnx is not None:
@@ -172,8 +214,8 @@ class IntentClassifier:
         items = [encode_text(t, s, self.char_ids, self.vocab, self.max_chars, self.head.fusion, self.unused,
                              self.head.ngram_buckets)
                  for t, s in zip(texts, char_slots, strict=True)]
-        n_dom, n_int = self.model.domain_head.out_features, self.model.intent_head.out_features
-        dom, intent = np.zeros((len(items), n_dom), np.float32), np.zeros((len(items), n_int), np.float32)
+        dom = np.zeros((len(items), self.n_domains), np.float32)
+        intent = np.zeros((len(items), self.n_intents), np.float32)
         gates: list[np.ndarray | None] = [None] * len(items)
         for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
             out = self._forward(collate([items[i] for i in idx], self.pad_id))

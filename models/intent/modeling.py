@@ -21,8 +21,6 @@ Two heads share everything below them: ``domain`` over every dataset's domains, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -31,46 +29,18 @@ from transformers import BertConfig, BertModel
 from models.common.persistence import WEIGHTS_FILE, SavableModel
 from models.common.slot_fusion import GatedSlotAttention
 from models.encoder.modeling import copy_encoder_weights, truncated_config
+from models.intent.config import CONFIG_FILE, FUSIONS, MODEL_TYPE, POOLS, TRAIN_COMMAND, HeadConfig
 
-CONFIG_FILE = "intent.json"
-FUSIONS = ("gated", "none", "tokens")
-POOLS = ("mean", "max")
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "GatedSlotAttention", "HeadConfig", "SlotAwareIntentModel", "build_model"]
-
-
-@dataclass
-class HeadConfig:
-    domains: list[str] = field(default_factory=list)   # domain head labels
-    intents: list[str] = field(default_factory=list)   # intent head labels, "domain/intent"
-    slot_types: list[str] = field(default_factory=list)
-    max_tags: int = 3            # slot tags kept per character
-    fusion: str = "gated"        # gated | none | tokens
-    tag_pool: str = "mean"       # how the tags of one character combine: mean | max
-    slot_dim: int = 64           # d_s
-    attn_dim: int = 128          # the shared space of W_h H and W_s S
-    attn_heads: int = 4
-    context_heads: int = 4       # the self-attention layer over the fused sequence
-    dropout: float = 0.1
-    ngram_buckets: int = 0       # >0: a hashed character 2/3-gram bag (fastText style) joins the pooled features
-    ngram_dim: int = 64
-    intent_weight: float = 1.0   # loss weight of the intent head against the domain head
-    label_smoothing: float = 0.0
-    soft_weight: float = 0.0     # distillation (intent-distill): weight of the teachers' soft labels vs hard ones
-    domain_temperature: float = 1.0   # calibration (fitted on dev after training; 1.0 = uncalibrated)
-    intent_temperature: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"model.head.fusion: expected one of {FUSIONS}, got {self.fusion!r}")
-        if self.tag_pool not in POOLS:
-            raise ValueError(f"model.head.tag_pool: expected one of {POOLS}, got {self.tag_pool!r}")
+# the light names live in models.intent.config (no transformers); re-exported here for compatibility
+__all__ = ["CONFIG_FILE", "FUSIONS", "MODEL_TYPE", "POOLS", "TRAIN_COMMAND", "WEIGHTS_FILE", "GatedSlotAttention",
+           "HeadConfig", "SlotAwareIntentModel", "build_model"]
 
 
 class SlotAwareIntentModel(SavableModel, nn.Module):
     CONFIG_FILE = CONFIG_FILE
-    MODEL_TYPE = "duihua-intent"
+    MODEL_TYPE = MODEL_TYPE
     HEAD_CONFIG = HeadConfig
-    TRAIN_COMMAND = "duihua train intent"
+    TRAIN_COMMAND = TRAIN_COMMAND
 
     def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
         super().__init__()
