@@ -11,19 +11,35 @@ boundary taken from the window where it sits furthest from an edge.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from models.common.bigrams import BigramVocab
-from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
+from models.common.onnx import BACKENDS, OnnxRunner, load_runner
 from models.common.precision import autocast, length_batches, resolve_precision
+from models.splitter.config import CONFIG_FILE, HeadConfig, SplitterCheckpoint, checkpoint_files, max_chars_of
 from models.splitter.features import CharIds, collate, encode_example, splitter_view
-from models.splitter.modeling import CONFIG_FILE, WEIGHTS_FILE, SplitterModel
 from models.splitter.spans import TERMINATORS, extend_over_closing, punct_cuts, spans_from_cuts
-from models.tokenization import load_tokenizer
+from models.tokenization import load_char_ids
+
+if TYPE_CHECKING:  # modeling imports transformers (seconds); only the torch backend and an export build it
+    from models.splitter.modeling import SplitterModel
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "bigram_left", "bigram_right")
+
+
+def export_onnx(folder: Path, names: Sequence[str], path: Path) -> None:
+    """Build the torch model and export it as ``inputs -> logits``: called only on an ONNX cache miss, so a
+    warm cache never imports transformers."""
+    from models.common.onnx import export
+    from models.splitter.modeling import SplitterModel
+
+    model = SplitterModel.load(folder)
+    example = {k: torch.ones((2, 8), dtype=torch.long) for k in names}
+    export(_LogitsOnly(model), example, ["logits"], path)
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -110,32 +126,43 @@ class BoundaryTagger:
 
 
 class Splitter(BoundaryTagger):
-    """A loaded splitter checkpoint."""
+    """A loaded splitter checkpoint: the torch model, or (``model=None``) only its ONNX graph."""
 
-    def __init__(self, model: SplitterModel, char_ids: CharIds, threshold: float = 0.5, precision: str = "fp32",
-                 device: str = "cpu", batch_chars: int = 8192, onnx: OnnxRunner | None = None,
-                 bigram_vocab: BigramVocab | None = None) -> None:
-        self.model = model.to(device).eval()
+    def __init__(self, model: SplitterModel | None, char_ids: CharIds, threshold: float = 0.5,
+                 precision: str = "fp32", device: str = "cpu", batch_chars: int = 8192,
+                 onnx: OnnxRunner | None = None, bigram_vocab: BigramVocab | None = None,
+                 max_chars: int | None = None) -> None:
+        if model is None and (onnx is None or max_chars is None):
+            raise ValueError("a Splitter without its torch model needs the ONNX runner and max_chars")
+        self.model = model.to(device).eval() if model is not None else None
         self.char_ids, self.threshold, self.bigram_vocab = char_ids, threshold, bigram_vocab
         self.precision, self.device, self.batch_chars = resolve_precision(precision, device), device, batch_chars
         self.onnx = onnx
-        self.max_chars = model.encoder_config.max_position_embeddings - 2  # [CLS] ... [SEP]
+        if max_chars is None:  # [CLS] ... [SEP]
+            max_chars = model.encoder_config.max_position_embeddings - 2  # type: ignore[union-attr]
+        self.max_chars = max_chars
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
                         **kwargs) -> Splitter:  # noqa: ANN003
-        folder = SplitterModel.check_folder(folder)
+        """``backend="torch"`` builds the model; ONNX backends read the checkpoint's JSON and run the cached
+        graph, building the torch model only to export it on a cache miss."""
+        folder = SplitterCheckpoint.check_folder(folder)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        model = SplitterModel.load(folder)
-        vocab = BigramVocab.load(folder) if model.head_config.bigram_dim else None
-        runner = None
-        if backend != "torch":
-            names = MODEL_INPUTS if vocab is not None else MODEL_INPUTS[:2]
-            example = {k: torch.ones((2, 8), dtype=torch.long) for k in names}
-            runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
-                                 lambda p: export(_LogitsOnly(model), example, ["logits"], p))
-        return cls(model, CharIds.from_tokenizer(load_tokenizer(folder)), onnx=runner, bigram_vocab=vocab, **kwargs)
+        config = SplitterCheckpoint.read_config(folder)
+        vocab = BigramVocab.load(folder) if HeadConfig(**config["head"]).bigram_dim else None
+        if backend == "torch":
+            from models.splitter.modeling import SplitterModel
+            from models.tokenization import load_tokenizer
+
+            model = SplitterModel.load(folder)
+            return cls(model, CharIds.from_tokenizer(load_tokenizer(folder)), bigram_vocab=vocab, **kwargs)
+        names = MODEL_INPUTS if vocab is not None else MODEL_INPUTS[:2]
+        runner = load_runner(backend, checkpoint_files(folder, CONFIG_FILE), cache_dir,
+                             partial(export_onnx, folder, names))
+        return cls(None, load_char_ids(folder), onnx=runner, bigram_vocab=vocab, max_chars=max_chars_of(config),
+                   **kwargs)
 
     @torch.inference_mode()
     def probabilities(self, sequences: Sequence[Sequence[str]]) -> list[list[float]]:

@@ -13,34 +13,19 @@ Loss: binary cross-entropy on the 0/1 labels; with ``soft_labels`` (distillation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
 from models.common.bigrams import BigramFusion
-from models.common.persistence import WEIGHTS_FILE, SavableModel
 from models.encoder.modeling import copy_encoder_weights, truncated_config
+from models.splitter.config import CONFIG_FILE, WEIGHTS_FILE, HeadConfig, SplitterCheckpoint
 
-CONFIG_FILE = "splitter.json"
 __all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "HeadConfig", "SplitterModel", "build_model"]
 
 
-@dataclass
-class HeadConfig:
-    n_bigrams: int = 0         # bigram vocabulary size (set from the data)
-    bigram_dim: int = 0        # 0: no bigram features
-    mlp_dim: int = 256
-    dropout: float = 0.1
-    soft_weight: float = 0.5   # distillation: weight of the teachers' soft labels against the hard labels
-
-
-class SplitterModel(SavableModel, BigramFusion, nn.Module):
-    CONFIG_FILE = CONFIG_FILE
-    MODEL_TYPE = "duihua-splitter"
-    HEAD_CONFIG = HeadConfig
-    TRAIN_COMMAND = "duihua train splitter-distill"
+class SplitterModel(SplitterCheckpoint, BigramFusion, nn.Module):
+    """The network; file names, type tag and head config come from ``config.py`` (read without transformers)."""
 
     def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
         super().__init__()
