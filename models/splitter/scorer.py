@@ -7,67 +7,47 @@ The boundary tagger looks at a gap with both sides in view; this model looks at 
 which is the question the joint decoder (``models/splitter/joint.py``) asks: would the piece stand on its
 own as a request? It is trained on whole sentences against the pieces wrong cuts leave
 (``models/splitter/pieces.py``).
+
+The network is in ``scorer_model.py``; this module runs it, and with an ONNX backend and a warm cache it runs
+the cached graph without importing it (transformers costs seconds at start-up).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel
 
 from models.common.char_ids import CharIds
-from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
-from models.common.persistence import WEIGHTS_FILE, SavableModel
+from models.common.onnx import BACKENDS, OnnxRunner, load_runner
 from models.common.precision import length_batches
-from models.encoder.modeling import copy_encoder_weights, truncated_config
+from models.splitter.config import SCORER_CONFIG_FILE as CONFIG_FILE
+from models.splitter.config import RequestScorerCheckpoint, ScorerHeadConfig, checkpoint_files, max_chars_of
 from models.splitter.features import collate as splitter_collate
 from models.splitter.features import splitter_view
-from models.tokenization import load_tokenizer
+from models.tokenization import load_char_ids
 
-CONFIG_FILE = "request_scorer.json"
-MODEL_INPUTS = ("input_ids", "attention_mask")
+if TYPE_CHECKING:  # scorer_model imports transformers (seconds); only torch, training and an export need it
+    from models.splitter.scorer_model import RequestScorerModel
 
-
-@dataclass
-class ScorerHeadConfig:
-    mlp_dim: int = 256
-    dropout: float = 0.1
+_MODEL_NAMES = ("RequestScorerModel", "build_scorer")
+__all__ = ["CONFIG_FILE", "RequestScorer", "ScorerHeadConfig", "collate", "encode_piece",
+           *_MODEL_NAMES]
 
 
-class RequestScorerModel(SavableModel, nn.Module):
-    CONFIG_FILE = CONFIG_FILE
-    MODEL_TYPE = "duihua-request-scorer"
-    HEAD_CONFIG = ScorerHeadConfig
-    TRAIN_COMMAND = "duihua train request-scorer"
+def __getattr__(name: str) -> Any:  # noqa: ANN401
+    """``RequestScorerModel`` and ``build_scorer`` moved to ``scorer_model.py``; importing them from here still
+    works, and costs transformers only when asked for."""
+    if name in _MODEL_NAMES:
+        from models.splitter import scorer_model
 
-    def __init__(self, encoder_config: BertConfig, head: ScorerHeadConfig) -> None:
-        super().__init__()
-        d = self.init_encoder(encoder_config, head)
-        self.head = nn.Sequential(nn.Dropout(head.dropout), nn.Linear(2 * d, head.mlp_dim), nn.GELU(),
-                                  nn.Dropout(head.dropout), nn.Linear(head.mlp_dim, 1))
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(h.dtype)
-        mean = (h * mask).sum(1) / mask.sum(1).clamp(min=1)
-        logits = self.head(torch.cat([h[:, 0], mean], dim=-1)).squeeze(-1)
-        out = {"logits": logits}
-        if labels is not None:
-            out["loss"] = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        return out
-
-
-def build_scorer(encoder: BertModel, encoder_layers: int | None, head: ScorerHeadConfig) -> RequestScorerModel:
-    model = RequestScorerModel(truncated_config(encoder, encoder_layers), head)
-    copy_encoder_weights(model.encoder, encoder)
-    return model
+        return getattr(scorer_model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def encode_piece(text: str, char_ids: CharIds, max_chars: int, label: float | None = None) -> dict[str, np.ndarray]:
@@ -85,36 +65,35 @@ def collate(batch: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor
     return out
 
 
-class _LogitsOnly(nn.Module):
-    def __init__(self, model: RequestScorerModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask):  # noqa: ANN001, ANN201
-        return self.model(input_ids=input_ids, attention_mask=attention_mask)["logits"]
-
-
 class RequestScorer:
     """``log_probabilities(texts)``: log P(complete request) per piece, batched by length."""
 
-    def __init__(self, model: RequestScorerModel, char_ids: CharIds, batch_chars: int = 8192,
-                 onnx: OnnxRunner | None = None) -> None:
-        self.model, self.char_ids, self.batch_chars, self.onnx = model.eval(), char_ids, batch_chars, onnx
-        self.max_chars = model.encoder_config.max_position_embeddings - 2
+    def __init__(self, model: RequestScorerModel | None, char_ids: CharIds, batch_chars: int = 8192,
+                 onnx: OnnxRunner | None = None, max_chars: int | None = None) -> None:
+        if model is None and (onnx is None or max_chars is None):
+            raise ValueError("a RequestScorer without its torch model needs the ONNX runner and max_chars")
+        self.model = model.eval() if model is not None else None
+        self.char_ids, self.batch_chars, self.onnx = char_ids, batch_chars, onnx
+        if max_chars is None:  # [CLS] ... [SEP]
+            max_chars = model.encoder_config.max_position_embeddings - 2  # type: ignore[union-attr]
+        self.max_chars = max_chars
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
                         batch_chars: int = 8192) -> RequestScorer:
-        folder = RequestScorerModel.check_folder(folder)
+        """``backend="torch"`` builds the model; ONNX backends read the checkpoint's JSON and run the cached
+        graph, building the torch model only to export it on a cache miss."""
+        folder = RequestScorerCheckpoint.check_folder(folder)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        model = RequestScorerModel.load(folder)
-        runner = None
-        if backend != "torch":
-            example = {k: torch.ones((2, 8), dtype=torch.long) for k in MODEL_INPUTS}
-            runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
-                                 partial(_export, model, example))
-        return cls(model, CharIds.from_tokenizer(load_tokenizer(folder)), batch_chars, runner)
+        if backend == "torch":
+            from models.splitter.scorer_model import RequestScorerModel
+            from models.tokenization import load_tokenizer
+
+            return cls(RequestScorerModel.load(folder), CharIds.from_tokenizer(load_tokenizer(folder)), batch_chars)
+        config = RequestScorerCheckpoint.read_config(folder)
+        runner = load_runner(backend, checkpoint_files(folder, CONFIG_FILE), cache_dir, partial(_export, folder))
+        return cls(None, load_char_ids(folder), batch_chars, runner, max_chars_of(config))
 
     @torch.inference_mode()
     def log_probabilities(self, texts: Sequence[str]) -> list[float]:
@@ -129,6 +108,8 @@ class RequestScorer:
         return out
 
 
-def _export(model: RequestScorerModel, example: dict[str, torch.Tensor], path: Path) -> None:
-    export(_LogitsOnly(model), example, ["logits"], path, {k: {0: "batch", 1: "seq"} for k in MODEL_INPUTS}
-           | {"logits": {0: "batch"}})
+def _export(folder: Path, path: Path) -> None:
+    """The ONNX export, on a cache miss only: the one place the ONNX path imports the model (transformers)."""
+    from models.splitter.scorer_model import export_onnx
+
+    export_onnx(folder, path)

@@ -22,8 +22,10 @@ from tqdm import tqdm
 from models.common.char_ids import CharIds
 from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
+from models.splitter.config import ScorerHeadConfig
 from models.splitter.pieces import Piece, training_pieces
-from models.splitter.scorer import RequestScorer, ScorerHeadConfig, build_scorer, collate, encode_piece
+from models.splitter.scorer import RequestScorer, collate, encode_piece
+from models.splitter.scorer_model import build_scorer
 from models.splitter.train import DEV_SEED, check_config, prepare, sample
 
 log = logging.getLogger(__name__)
