@@ -1,6 +1,6 @@
 """Autoregressive decoding over the cached prefix-LM: greedy, beam search, and top-k / top-p sampling.
 
-All strategies share one step function (``modeling.decode_step``: one new token per row, every earlier key and
+All strategies share one step function (``decode_step``: one new token per row, every earlier key and
 value cached), the same length limits and the same repetition penalty (CTRL's: a logit of a token already in
 the reply is divided by the penalty when positive, multiplied when negative). Sampling draws from a
 ``torch.Generator`` seeded per call, so the same inputs and seed give the same replies on any run.
@@ -9,11 +9,61 @@ the reply is divided by the penalty when positive, multiplied when negative). Sa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
-from models.reply.modeling import CachedDecoder, encode_source
-from models.reply.modeling import decode_step as model_step
+
+class Decoder(Protocol):
+    """What decoding needs of a model: ``modeling.CachedDecoder`` (torch) or ``onnx_decoder.OnnxDecoder``.
+    A protocol rather than the class, so this module never imports modeling (and with it transformers)."""
+
+    def forward(self, ids: torch.Tensor, types: torch.Tensor, positions: torch.Tensor, key_mask: torch.Tensor,
+                cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor: ...
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor: ...
+
+
+class IncrementalState:
+    """What decoding carries between steps: the cache, the key mask and each row's next position."""
+
+    def __init__(self, cache: list[tuple[torch.Tensor, torch.Tensor]], key_mask: torch.Tensor,
+                 next_position: torch.Tensor) -> None:
+        self.cache = cache
+        self.key_mask = key_mask            # (B, S) 1 where a cached key is real
+        self.next_position = next_position  # (B,)
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep / reorder rows (beam search)."""
+        self.cache = [(k[rows], v[rows]) for k, v in self.cache]
+        self.key_mask = self.key_mask[rows]
+        self.next_position = self.next_position[rows]
+
+
+@torch.no_grad()
+def encode_source(decoder: Decoder, source_ids: torch.Tensor, source_attention: torch.Tensor
+                  ) -> tuple[torch.Tensor, IncrementalState]:
+    """Run the right-padded sources once (bidirectionally); returns the logits for each row's first reply
+    token (read at its final [SEP]) and the state. Pad keys stay masked for every later step."""
+    b, s = source_ids.shape
+    positions = torch.arange(s)[None].expand(b, s)
+    cache: list[tuple[torch.Tensor, torch.Tensor]] = []
+    hidden = decoder.forward(source_ids, torch.zeros_like(source_ids), positions, source_attention, cache)
+    lengths = source_attention.sum(1)
+    last = hidden[torch.arange(b), lengths - 1]  # (B, H)
+    return decoder.logits(last), IncrementalState(cache, source_attention.clone(), lengths.clone())
+
+
+@torch.no_grad()
+def decode_step(decoder: Decoder, token: torch.Tensor, state: IncrementalState) -> torch.Tensor:
+    """Feed one reply token per row (B,), extend the cache, return the next-token logits (B, V)."""
+    state.key_mask = torch.cat([state.key_mask, torch.ones_like(token)[:, None]], dim=1)  # (B, S+1)
+    hidden = decoder.forward(token[:, None], torch.ones_like(token)[:, None], state.next_position[:, None],
+                             state.key_mask, state.cache)
+    state.next_position = state.next_position + 1
+    return decoder.logits(hidden[:, 0])
+
+
 
 
 @dataclass
@@ -83,7 +133,7 @@ def _filter_top(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(decoder: CachedDecoder, source_ids: torch.Tensor, source_attention: torch.Tensor, eos: int,
+def generate(decoder: Decoder, source_ids: torch.Tensor, source_attention: torch.Tensor, eos: int,
              cfg: DecodingConfig, banned: list[int] | None = None, seeds: list[int] | None = None
              ) -> list[tuple[list[int], float]]:
     """Replies for a batch of right-padded sources: ``(ids without [SEP], mean log-probability)`` per row.
@@ -118,11 +168,11 @@ def generate(decoder: CachedDecoder, source_ids: torch.Tensor, source_attention:
                     generated[row].append(int(token[row]))
         if bool(done.all()):
             break
-        logits = model_step(decoder, token, state)
+        logits = decode_step(decoder, token, state)
     return [(seq, float(lp) / (len(seq) + 1)) for seq, lp in zip(generated, logprob, strict=True)]
 
 
-def _beam(decoder: CachedDecoder, source_ids: torch.Tensor, source_attention: torch.Tensor, eos: int,
+def _beam(decoder: Decoder, source_ids: torch.Tensor, source_attention: torch.Tensor, eos: int,
           cfg: DecodingConfig, banned: list[int]) -> tuple[list[int], float]:
     """Beam search for one source: beams share the source cache (rows of one batch)."""
     k = cfg.num_beams
@@ -156,7 +206,7 @@ def _beam(decoder: CachedDecoder, source_ids: torch.Tensor, source_attention: to
             break
         state.select(torch.tensor(rows))
         beams, scores = next_beams, torch.tensor(next_scores)
-        logits = model_step(decoder, torch.tensor(tokens), state)
+        logits = decode_step(decoder, torch.tensor(tokens), state)
     if not finished:
         return beams[0], float(scores[0]) / (len(beams[0]) + 1)
     _, seq, mean_lp = max(finished, key=lambda f: f[0])

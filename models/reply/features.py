@@ -7,17 +7,87 @@ Over-long input is cut, never rejected: the oldest turns go first, then the star
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import PreTrainedTokenizerBase
+from tokenizers import Tokenizer
 
-from models.reply.modeling import ReplyBatch
+from models.tokenization import TOKENIZER_FILE
+
+if TYPE_CHECKING:  # transformers takes seconds to import; ONNX generation uses ReplyTokenizer instead
+    from transformers import PreTrainedTokenizerBase
+
+SPECIAL_KEYS = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+EXTRA_KEYS = ("extra_special_tokens", "additional_special_tokens")   # transformers 5 and 4 spell it so
 
 
-def source_ids(tokenizer: PreTrainedTokenizerBase, context: Sequence[str], max_source_chars: int,
+class ReplyTokenizer:
+    """The part of a saved fast tokenizer that generation (and perplexity) use, read with the ``tokenizers``
+    library alone: ids of text and special tokens, the special set, and decoding. Why: importing
+    transformers costs seconds, and on ONNX it was needed for nothing else. Same ids and text as
+    ``load_tokenizer(folder)`` (``tests/models/test_onnx_light_intent_reply.py``)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        self.core = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        self.core.no_truncation()   # transformers' __call__ truncates and pads only when asked to
+        self.core.no_padding()
+        self.vocab = self.core.get_vocab(with_added_tokens=True)
+        tokens = _special_tokens(folder)
+        ids = {key: self.vocab.get(token) for key, token in tokens.items() if isinstance(token, str)}
+        self.unk_token_id, self.sep_token_id = ids.get("unk_token"), ids.get("sep_token")
+        self.pad_token_id, self.cls_token_id, self.mask_token_id = (ids.get("pad_token"), ids.get("cls_token"),
+                                                                     ids.get("mask_token"))
+        extra = [self.vocab.get(t) for key in EXTRA_KEYS for t in tokens.get(key) or ()]
+        self.all_special_ids = sorted({i for i in [*ids.values(), *extra] if i is not None})
+
+    def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
+        return {"input_ids": self.core.encode(text, add_special_tokens=add_special_tokens).ids}
+
+    def __len__(self) -> int:
+        return self.core.get_vocab_size(with_added_tokens=True)
+
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self.vocab)
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        """The Rust decoder transformers calls; its optional space clean-up is left out (replies drop spaces)."""
+        return self.core.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+
+def _special_tokens(folder: Path) -> dict[str, Any]:
+    """Special token names of a saved tokenizer (``tokenizer_config.json``, ``special_tokens_map.json``);
+    a token may be saved as ``{"content": ...}``."""
+    found: dict[str, Any] = {}
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):   # the config wins, as in transformers
+        file = folder / name
+        if file.is_file():
+            data = json.loads(file.read_text(encoding="utf-8"))
+            found.update({k: data[k] for k in (*SPECIAL_KEYS, *EXTRA_KEYS) if data.get(k)})
+    return {k: _content(v) if k in SPECIAL_KEYS else [_content(t) for t in v] for k, v in found.items()}
+
+
+def _content(token: str | Mapping[str, Any]) -> str:
+    return token if isinstance(token, str) else str(token.get("content"))
+
+
+@dataclass
+class ReplyBatch:
+    """Padded model inputs, as ``PrefixLMCollator`` builds them."""
+
+    input_ids: torch.Tensor        # (B, T)
+    token_type_ids: torch.Tensor   # (B, T)  0 source, 1 target
+    attention: torch.Tensor        # (B, T)  1 real, 0 pad
+    lm_labels: torch.Tensor        # (B, T)  next-token id at target-predicting positions, else -100
+    mlm_labels: torch.Tensor       # (B, T)  original id at masked source positions, else -100
+
+
+def source_ids(tokenizer: PreTrainedTokenizerBase | ReplyTokenizer, context: Sequence[str], max_source_chars: int,
                max_turns: int) -> list[int]:
     """``[CLS] t1 [SEP] t2 [SEP] ...`` for the latest ``max_turns`` turns within ``max_source_chars`` ids."""
     turns = [t for t in context if t and t.strip()][-max_turns:] if max_turns else []
@@ -39,11 +109,11 @@ def source_ids(tokenizer: PreTrainedTokenizerBase, context: Sequence[str], max_s
     return out
 
 
-def target_ids(tokenizer: PreTrainedTokenizerBase, response: str, max_target_chars: int) -> list[int]:
+def target_ids(tokenizer: PreTrainedTokenizerBase | ReplyTokenizer, response: str, max_target_chars: int) -> list[int]:
     return tokenizer(response, add_special_tokens=False)["input_ids"][:max_target_chars] + [tokenizer.sep_token_id]
 
 
-def encode_pair(tokenizer: PreTrainedTokenizerBase, context: Sequence[str], response: str,
+def encode_pair(tokenizer: PreTrainedTokenizerBase | ReplyTokenizer, context: Sequence[str], response: str,
                 max_source_chars: int, max_turns: int, max_target_chars: int) -> dict[str, Any]:
     src = source_ids(tokenizer, context, max_source_chars, max_turns)
     return {"input_ids": src + target_ids(tokenizer, response, max_target_chars), "source_len": len(src)}
@@ -55,8 +125,8 @@ class PrefixLMCollator:
     ``mlm_rows`` share of the rows (masked sources are noise for the LM loss of the same row; the other rows
     keep generation trained on clean input, as it will see at inference)."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, mlm_probability: float = 0.15, seed: int = 0,
-                 first_regular_id: int = 0, mlm_rows: float = 1.0) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase | ReplyTokenizer, mlm_probability: float = 0.15,
+                 seed: int = 0, first_regular_id: int = 0, mlm_rows: float = 1.0) -> None:
         self.pad, self.mask = tokenizer.pad_token_id, tokenizer.mask_token_id
         self.special = set(tokenizer.all_special_ids)
         self.vocab_size = len(tokenizer)

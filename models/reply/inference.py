@@ -12,17 +12,21 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
-from transformers import BertForMaskedLM, PreTrainedTokenizerBase
 
 from models.common.onnx import BACKENDS
 from models.reply.decoding import DecodingConfig, generate
-from models.reply.features import PrefixLMCollator, encode_pair, source_ids, to_batch
-from models.reply.modeling import CachedDecoder, prefix_lm_loss
-from models.reply.onnx_decoder import OnnxDecoder
+from models.reply.features import PrefixLMCollator, ReplyTokenizer, encode_pair, source_ids, to_batch
+from models.reply.onnx_decoder import DecoderShape, OnnxDecoder
 from models.tokenization import load_tokenizer
+
+if TYPE_CHECKING:  # transformers takes seconds to import; generation on a warm ONNX cache never needs it
+    from transformers import BertForMaskedLM, PreTrainedTokenizerBase
+
+    from models.reply.modeling import CachedDecoder
 
 CONFIG_FILE = "reply.json"
 TRAIN_COMMAND = "duihua train reply"
@@ -46,11 +50,35 @@ def save_limits(folder: Path, limits: InputLimits) -> None:
                                       encoding="utf-8")
 
 
+def load_mlm(folder: Path) -> BertForMaskedLM:
+    """The torch model, imported and built only where it is used: ``backend=torch``, an ONNX export, and
+    perplexity."""
+    from transformers import BertForMaskedLM
+
+    return BertForMaskedLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+
+
+def _torch_decoder(folder: Path) -> CachedDecoder:
+    from models.reply.modeling import CachedDecoder
+
+    return CachedDecoder(load_mlm(folder))
+
+
 class ReplyGenerator:
-    def __init__(self, model: BertForMaskedLM, tokenizer: PreTrainedTokenizerBase, limits: InputLimits,
-                 decoder: CachedDecoder | OnnxDecoder | None = None) -> None:
-        self.model = model.eval()
-        self.decoder = decoder or CachedDecoder(self.model)   # OnnxDecoder: the same steps in ONNX Runtime
+    def __init__(self, model: BertForMaskedLM | None, tokenizer: PreTrainedTokenizerBase | ReplyTokenizer,
+                 limits: InputLimits, decoder: CachedDecoder | OnnxDecoder | None = None,
+                 folder: Path | None = None) -> None:
+        """``model=None`` (ONNX) needs ``decoder``; ``folder`` is where ``perplexity`` loads the torch model
+        from, on first use."""
+        if model is None and (decoder is None or folder is None):
+            raise ValueError("ReplyGenerator: without a torch model, pass decoder and folder")
+        self._model = model.eval() if model is not None else None
+        self.folder = folder
+        if decoder is None:
+            from models.reply.modeling import CachedDecoder
+
+            decoder = CachedDecoder(self.model)
+        self.decoder = decoder   # OnnxDecoder: the same steps in ONNX Runtime
         self.tokenizer = tokenizer
         self.limits = limits
         self.eos = tokenizer.sep_token_id
@@ -60,11 +88,21 @@ class ReplyGenerator:
                         ("[FINE]", "[COARSE]", "[UNK]")]
         self.banned = sorted(set(self.banned))
 
+    @property
+    def model(self) -> BertForMaskedLM:
+        """The torch model; an ONNX generator loads it on first use (only ``perplexity`` needs it)."""
+        if self._model is None:
+            self._model = load_mlm(self.folder)  # type: ignore[arg-type]
+        return self._model
+
     @classmethod
     def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua"
                         ) -> ReplyGenerator:
         """Load a generator folder; ``backend=onnx|onnx-int8`` decodes through ONNX Runtime graphs exported
-        into ``cache_dir`` on first use (perplexity keeps the torch forward)."""
+        into ``cache_dir`` on first use (perplexity keeps the torch forward).
+
+        On ONNX the generator is built from the folder's JSON and tokenizer.json (``ReplyTokenizer``): the
+        torch model is built only to export (a cache miss), so a warm cache never imports transformers."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         folder = Path(folder)
@@ -73,12 +111,12 @@ class ReplyGenerator:
                                     f"`{TRAIN_COMMAND}`")
         meta = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         limits = InputLimits(**{k: v for k, v in meta.items() if k in InputLimits.__dataclass_fields__})
-        model = BertForMaskedLM.from_pretrained(str(folder), dtype=torch.float32).eval()
-        decoder = None
-        if backend != "torch":
-            files = [folder / "config.json", folder / "model.safetensors"]
-            decoder = OnnxDecoder.load(CachedDecoder(model), backend, files, cache_dir)
-        return cls(model, load_tokenizer(folder), limits, decoder)
+        if backend == "torch":
+            return cls(load_mlm(folder), load_tokenizer(folder), limits, folder=folder)
+        files = [folder / "config.json", folder / "model.safetensors"]
+        shape = DecoderShape.from_config(json.loads(files[0].read_text(encoding="utf-8")))
+        decoder = OnnxDecoder.load(lambda: _torch_decoder(folder), shape, backend, files, cache_dir)
+        return cls(None, ReplyTokenizer(folder), limits, decoder, folder)
 
     def _sources(self, contexts: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         rows = [source_ids(self.tokenizer, c, self.limits.max_source_chars, self.limits.max_turns)
@@ -111,6 +149,8 @@ class ReplyGenerator:
     @torch.no_grad()
     def perplexity(self, pairs: Sequence[tuple[Sequence[str], str]], batch_size: int = 64) -> float:
         """exp(mean negative log-likelihood per reference token, the closing [SEP] included)."""
+        from models.reply.modeling import prefix_lm_loss
+
         collate = PrefixLMCollator(self.tokenizer, mlm_probability=0.0)
         total, count = 0.0, 0
         for i in range(0, len(pairs), batch_size):

@@ -18,24 +18,19 @@ masked, predicted bidirectionally) next to the target LM loss, keeping the encod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from transformers import BertForMaskedLM
 from transformers.modeling_outputs import MaskedLMOutput
 
+# decoding state and steps, and the batch type, live in transformers-free modules (ONNX generation imports
+# them without this one); re-exported here for compatibility
+from models.reply.decoding import IncrementalState, decode_step, encode_source
+from models.reply.features import ReplyBatch
+
+__all__ = ["NEG_INF", "CachedDecoder", "IncrementalState", "PrefixLMBert", "ReplyBatch", "decode_step",
+           "encode_source", "prefix_lm_loss", "prefix_lm_mask"]
+
 NEG_INF = torch.finfo(torch.float32).min
-
-
-@dataclass
-class ReplyBatch:
-    """Padded model inputs, as ``features.PrefixLMCollator`` builds them."""
-
-    input_ids: torch.Tensor        # (B, T)
-    token_type_ids: torch.Tensor   # (B, T)  0 source, 1 target
-    attention: torch.Tensor        # (B, T)  1 real, 0 pad
-    lm_labels: torch.Tensor        # (B, T)  next-token id at target-predicting positions, else -100
-    mlm_labels: torch.Tensor       # (B, T)  original id at masked source positions, else -100
 
 
 def prefix_lm_mask(token_type_ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
@@ -150,46 +145,6 @@ class CachedDecoder:
         """(N, H) -> (N, V) next-token logits through the MLM head."""
         h = torch.nn.functional.gelu(self.affine(hidden, self.head_w, self.head_b))
         return self.affine(self._norm(h, self.head_norm), self.vocab_w, self.vocab_b).float()
-
-
-class IncrementalState:
-    """What decoding carries between steps: the cache, the key mask and each row's next position."""
-
-    def __init__(self, cache: list[tuple[torch.Tensor, torch.Tensor]], key_mask: torch.Tensor,
-                 next_position: torch.Tensor) -> None:
-        self.cache = cache
-        self.key_mask = key_mask            # (B, S) 1 where a cached key is real
-        self.next_position = next_position  # (B,)
-
-    def select(self, rows: torch.Tensor) -> None:
-        """Keep / reorder rows (beam search)."""
-        self.cache = [(k[rows], v[rows]) for k, v in self.cache]
-        self.key_mask = self.key_mask[rows]
-        self.next_position = self.next_position[rows]
-
-
-@torch.no_grad()
-def encode_source(decoder: CachedDecoder, source_ids: torch.Tensor, source_attention: torch.Tensor
-                  ) -> tuple[torch.Tensor, IncrementalState]:
-    """Run the right-padded sources once (bidirectionally); returns the logits for each row's first reply
-    token (read at its final [SEP]) and the state. Pad keys stay masked for every later step."""
-    b, s = source_ids.shape
-    positions = torch.arange(s)[None].expand(b, s)
-    cache: list[tuple[torch.Tensor, torch.Tensor]] = []
-    hidden = decoder.forward(source_ids, torch.zeros_like(source_ids), positions, source_attention, cache)
-    lengths = source_attention.sum(1)
-    last = hidden[torch.arange(b), lengths - 1]  # (B, H)
-    return decoder.logits(last), IncrementalState(cache, source_attention.clone(), lengths.clone())
-
-
-@torch.no_grad()
-def decode_step(decoder: CachedDecoder, token: torch.Tensor, state: IncrementalState) -> torch.Tensor:
-    """Feed one reply token per row (B,), extend the cache, return the next-token logits (B, V)."""
-    state.key_mask = torch.cat([state.key_mask, torch.ones_like(token)[:, None]], dim=1)  # (B, S+1)
-    hidden = decoder.forward(token[:, None], torch.ones_like(token)[:, None], state.next_position[:, None],
-                             state.key_mask, state.cache)
-    state.next_position = state.next_position + 1
-    return decoder.logits(hidden[:, 0])
 
 
 class PrefixLMBert(BertForMaskedLM):

@@ -16,12 +16,18 @@ is traced as MatMul + Add (``affine``), which int8 dynamic quantization covers.
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from models.common.onnx import OnnxRunner, export, load_runner
-from models.reply.modeling import CachedDecoder
+
+if TYPE_CHECKING:  # modeling imports transformers (seconds); a warm cache never builds the torch decoder
+    from models.reply.modeling import CachedDecoder
 
 STEP_INPUTS = ("ids", "types", "positions", "key_mask", "past_keys", "past_values")
 STEP_OUTPUTS = ("hidden", "present_keys", "present_values")
@@ -93,20 +99,41 @@ def export_head(decoder: CachedDecoder, path: Path) -> None:
     export(_HeadGraph(decoder), example, ["logits"], path, {"hidden": {0: "rows"}, "logits": {0: "rows"}})
 
 
+@dataclass(frozen=True)
+class DecoderShape:
+    """The sizes the graphs' inputs need (an empty cache, the position limit), known without the model."""
+
+    layers: int
+    heads: int
+    head_dim: int
+    max_positions: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DecoderShape:
+        """From a BERT ``config.json`` (the checkpoint's), as ``CachedDecoder`` derives them from the model."""
+        heads = int(config["num_attention_heads"])
+        return cls(int(config["num_hidden_layers"]), heads, int(config["hidden_size"]) // heads,
+                   int(config["max_position_embeddings"]))
+
+
 class OnnxDecoder:
     """``CachedDecoder``'s interface over the two exported graphs; the cache stays a list of per-layer
     ``(keys, values)`` torch tensors, so beam search reorders it exactly as before."""
 
-    def __init__(self, step: OnnxRunner, head: OnnxRunner, like: CachedDecoder) -> None:
+    def __init__(self, step: OnnxRunner, head: OnnxRunner, shape: DecoderShape) -> None:
         self.step, self.head = step, head
-        self.layers_n, self.heads, self.head_dim = len(like.layers), like.heads, like.head_dim
-        self.max_positions = like.max_positions
+        self.layers_n, self.heads, self.head_dim = shape.layers, shape.heads, shape.head_dim
+        self.max_positions = shape.max_positions
 
     @classmethod
-    def load(cls, decoder: CachedDecoder, backend: str, files: list[Path], cache_dir: str | Path) -> OnnxDecoder:
-        step = load_runner(backend, files, cache_dir, lambda p: export_step(decoder, p), name="decoder_step")
-        head = load_runner(backend, files, cache_dir, lambda p: export_head(decoder, p), name="decoder_head")
-        return cls(step, head, decoder)
+    def load(cls, build: Callable[[], CachedDecoder], shape: DecoderShape, backend: str, files: list[Path],
+             cache_dir: str | Path) -> OnnxDecoder:
+        """The two graphs from the cache; ``build`` makes the torch decoder only when one must be exported
+        (at most once for both)."""
+        build = functools.cache(build)
+        step = load_runner(backend, files, cache_dir, lambda p: export_step(build(), p), name="decoder_step")
+        head = load_runner(backend, files, cache_dir, lambda p: export_head(build(), p), name="decoder_head")
+        return cls(step, head, shape)
 
     def forward(self, ids: torch.Tensor, types: torch.Tensor, positions: torch.Tensor, key_mask: torch.Tensor,
                 cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
