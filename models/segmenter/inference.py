@@ -4,22 +4,31 @@ Handles what real input brings: empty strings (no words), whitespace (never insi
 (folded, see ``charmap``), and texts longer than the model's positions (cut into windows, preferably after
 punctuation, each segmented on its own). Batches are built from windows sorted by length, so a batch of
 mixed lengths wastes little padding.
+
+Under ``backend=onnx|onnx-int8`` the network is built only when its graph is not yet cached (inside the export
+callback): with a warm cache, loading reads the config, the tokenizer's ids and the bigrams, and neither
+transformers nor the torch model is imported or built (issue #22: that import alone cost ~4 s per start).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from models.charmap import model_view
 from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
+from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches, resolve_precision
+from models.segmenter.config import CONFIG_FILE, SegmenterCheckpoint
 from models.segmenter.decoding import decode
 from models.segmenter.features import GRANULARITY_IDS, BigramVocab, CharIds, collate, encode_example, tags_to_spans
-from models.segmenter.modeling import CONFIG_FILE, WEIGHTS_FILE, SegmenterModel
-from models.tokenization import load_tokenizer
+from models.tokenization import load_char_ids
+
+if TYPE_CHECKING:  # modeling imports transformers; the ONNX path on a warm cache never needs it
+    from models.segmenter.modeling import SegmenterModel
 
 BREAKS = set("。！？；，!?;,、：:")
 MODEL_INPUTS = ("input_ids", "attention_mask", "bigram_left", "bigram_right")
@@ -42,6 +51,20 @@ def export_segmenter(model: SegmenterModel, path: Path) -> None:
     export(_LogitsOnly(model), example, ["logits"], path)
 
 
+def export_checkpoint(folder: Path, path: Path) -> None:
+    """Build the torch model of ``folder`` and export it: the cache-miss callback of the ONNX backends, so
+    the model (and transformers) is loaded only when there is no cached graph."""
+    from models.segmenter.modeling import SegmenterModel
+
+    export_segmenter(SegmenterModel.load(folder), path)
+
+
+def light_char_ids(folder: Path) -> CharIds:
+    """The segmenter's character ids (with the granularity tokens) from ``tokenizer.json`` alone."""
+    base = load_char_ids(folder)
+    return CharIds(base.vocab, base.unk, base.cls, base.sep)
+
+
 def windows(n: int, size: int, chars: Sequence[str]) -> list[tuple[int, int]]:
     """Cut ``n`` characters into windows of at most ``size``, each ending after punctuation when one is near."""
     out, start = [], 0
@@ -58,31 +81,46 @@ def windows(n: int, size: int, chars: Sequence[str]) -> list[tuple[int, int]]:
 class Segmenter:
     """A loaded checkpoint. ``segment(texts, "fine")`` -> per text, a list of ``(start, end)`` word spans."""
 
-    def __init__(self, model: SegmenterModel, char_ids: CharIds, bigram_vocab: BigramVocab,
+    def __init__(self, model: SegmenterModel | None, char_ids: CharIds, bigram_vocab: BigramVocab,
                  precision: str = "fp32", device: str = "cpu", batch_chars: int = 4096,
-                 onnx: OnnxRunner | None = None) -> None:
+                 onnx: OnnxRunner | None = None, max_positions: int | None = None) -> None:
+        """``model=None`` needs ``onnx`` and ``max_positions`` (the encoder's position embeddings)."""
+        if model is None and (onnx is None or max_positions is None):
+            raise ValueError("a Segmenter without a torch model needs an ONNX runner and max_positions")
         precision = resolve_precision(precision, device)
-        self.model = model.to(device).eval()
+        self.model = model.to(device).eval() if model is not None else None
         self.char_ids, self.bigram_vocab = char_ids, bigram_vocab
         self.precision, self.device, self.batch_chars = precision, device, batch_chars
         self.onnx = onnx  # when set, forward passes run in ONNX Runtime instead of torch
         # [CLS] [G] ... [SEP] must fit the position embeddings
-        self.max_chars = model.encoder_config.max_position_embeddings - 3
+        self.max_chars = (max_positions or model.encoder_config.max_position_embeddings) - 3
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
                         **kwargs) -> Segmenter:  # noqa: ANN003
-        """Load a checkpoint folder; ``backend=onnx|onnx-int8`` exports it to ``cache_dir`` on first use."""
-        folder = SegmenterModel.check_folder(folder)
+        """Load a checkpoint folder; ``backend=onnx|onnx-int8`` exports it to ``cache_dir`` on first use and
+        otherwise runs the cached graph without building the torch model."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "torch":
+            return cls._from_torch(folder, **kwargs)
+        config = SegmenterCheckpoint.read_config(folder)
+        folder = Path(folder)
+        files = [folder / CONFIG_FILE, folder / WEIGHTS_FILE]
+        runner = load_runner(backend, files, cache_dir, lambda path: export_checkpoint(folder, path))
+        return cls(None, light_char_ids(folder), BigramVocab.load(folder), onnx=runner,
+                   max_positions=config["encoder"]["max_position_embeddings"], **kwargs)
+
+    @classmethod
+    def _from_torch(cls, folder: str | Path, **kwargs) -> Segmenter:  # noqa: ANN003
+        """The eager torch model (and its tokenizer through transformers, as it always was)."""
+        from models.segmenter.modeling import SegmenterModel
+        from models.tokenization import load_tokenizer
+
+        folder = SegmenterModel.check_folder(folder)
         tokenizer = load_tokenizer(folder)
         model = SegmenterModel.load(folder)
-        runner = None
-        if backend != "torch":
-            files = [folder / CONFIG_FILE, folder / WEIGHTS_FILE]
-            runner = load_runner(backend, files, cache_dir, lambda path: export_segmenter(model, path))
-        return cls(model, CharIds.from_tokenizer(tokenizer), BigramVocab.load(folder), onnx=runner, **kwargs)
+        return cls(model, CharIds.from_tokenizer(tokenizer), BigramVocab.load(folder), **kwargs)
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k in MODEL_INPUTS}

@@ -17,7 +17,6 @@ task and the lower layers carry most of it (measured in the model card's ablatio
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,10 +24,10 @@ from torch import nn
 from transformers import BertConfig, BertModel
 
 from models.common.bigrams import BigramFusion
-from models.common.persistence import WEIGHTS_FILE, SavableModel
+from models.common.persistence import WEIGHTS_FILE
 from models.encoder.modeling import copy_encoder_weights, truncated_config
+from models.segmenter.config import CONFIG_FILE, HeadConfig, SegmenterCheckpoint
 
-CONFIG_FILE = "segmenter.json"  # not config.json: AutoTokenizer would read it as an HF model config
 __all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "HeadConfig", "SegmenterModel", "SelfAttention", "build_model"]
 
 
@@ -53,23 +52,7 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(n, t, d))
 
 
-@dataclass
-class HeadConfig:
-    n_bigrams: int
-    bigram_dim: int = 64       # 0: no bigram features
-    mha_heads: int = 4         # 0: no extra self-attention layer
-    mlp_dim: int = 256
-    dropout: float = 0.1
-    aux_weight: float = 0.1    # 0: no auxiliary granularity task
-    n_tags: int = 4
-
-
-class SegmenterModel(SavableModel, BigramFusion, nn.Module):
-    CONFIG_FILE = CONFIG_FILE
-    MODEL_TYPE = "duihua-segmenter"
-    HEAD_CONFIG = HeadConfig
-    TRAIN_COMMAND = "duihua train segmenter"
-
+class SegmenterModel(SegmenterCheckpoint, BigramFusion, nn.Module):
     def __init__(self, encoder_config: BertConfig, head: HeadConfig) -> None:
         super().__init__()
         d = self.init_encoder(encoder_config, head)
