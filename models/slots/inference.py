@@ -5,13 +5,19 @@ transitions) with one hard constraint, ``I-x`` only after ``B-x`` or ``I-x``, so
 itself or changes type half-way (argmax per character does both). A span's score is the mean probability of
 its characters' tags: the CRF's marginals (forward-backward), or the softmax without a CRF. Torch or ONNX
 Runtime (``backend``), as the other stages.
+
+Under ``backend=onnx|onnx-int8`` the network is built only when its graph is not yet cached (inside the export
+callback): with a warm cache, loading reads the config, the tokenizer's ids and the CRF transitions (one tensor
+of the weights file), and neither transformers nor the torch model is imported or built (issue #22).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,9 +27,14 @@ from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
 from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches
 from models.intent.features import SlotTagVocab
+from models.slots.config import CONFIG_FILE, SlotCheckpoint, SlotHeadConfig, illegal_transitions
 from models.slots.features import collate, encode
-from models.slots.modeling import CONFIG_FILE, SlotTaggerModel, illegal_transitions
-from models.tokenization import load_tokenizer
+from models.tokenization import load_char_ids
+
+if TYPE_CHECKING:  # modeling imports transformers; the ONNX path on a warm cache never needs it
+    from models.slots.modeling import SlotTaggerModel
+
+TOKENIZER_CONFIG = "tokenizer_config.json"
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,52 @@ def export_slots(model: SlotTaggerModel, path: Path) -> None:
     axes = {name: {0: "batch", 1: "seq"} for name in example}
     axes["logits"] = {0: "batch", 1: "seq"}
     export(_LogitsOnly(model), example, ["logits"], path, axes)
+
+
+def export_checkpoint(folder: Path, path: Path) -> None:
+    """Build the torch model of ``folder`` and export it: the cache-miss callback of the ONNX backends, so
+    the model (and transformers) is loaded only when there is no cached graph."""
+    from models.slots.modeling import SlotTaggerModel
+
+    export_slots(SlotTaggerModel.load(folder), path)
+
+
+@dataclass(frozen=True)
+class TaggerSpec:
+    """What decoding needs from a checkpoint besides the network: the head config, the encoder's position
+    embeddings and the CRF transitions (None without a CRF). Read from the model, or from the files."""
+
+    head: SlotHeadConfig
+    max_positions: int
+    transitions: np.ndarray | None
+
+    @classmethod
+    def of_model(cls, model: SlotTaggerModel) -> TaggerSpec:
+        transitions = model.transitions.detach().float().cpu().numpy() if model.transitions is not None else None
+        return cls(model.head_config, model.encoder_config.max_position_embeddings, transitions)
+
+    @classmethod
+    def read(cls, folder: Path) -> TaggerSpec:
+        """The same numbers as ``of_model(SlotTaggerModel.load(folder))``: the weights file stores the
+        transitions in fp16, and ``load`` widens them to fp32 as this does."""
+        config = SlotCheckpoint.read_config(folder)
+        head = SlotHeadConfig(**config["head"])
+        transitions = None
+        if head.crf:
+            from safetensors import safe_open
+
+            with safe_open(str(folder / WEIGHTS_FILE), framework="np") as weights:
+                transitions = weights.get_tensor("transitions").astype(np.float32)
+        return cls(head, config["encoder"]["max_position_embeddings"], transitions)
+
+
+def light_pad_id(folder: Path, vocab: Mapping[str, int]) -> int:
+    """``tokenizer.pad_token_id or 0`` of ``load_tokenizer(folder)``, from ``tokenizer_config.json`` alone."""
+    file = folder / TOKENIZER_CONFIG
+    token = json.loads(file.read_text(encoding="utf-8")).get("pad_token") if file.is_file() else None
+    if isinstance(token, dict):  # an AddedToken as older tokenizer configs serialise it
+        token = token.get("content")
+    return vocab.get(token, 0) if token else 0
 
 
 def transition_mask(tags: Sequence[str]) -> np.ndarray:
@@ -119,38 +176,68 @@ def spans_of(path: Sequence[int], probs: np.ndarray, tags: Sequence[str]) -> lis
 
 
 class SlotTagger:
-    def __init__(self, model: SlotTaggerModel, char_ids: CharIds, pad_id: int, precision: str = "fp32",
-                 device: str = "cpu", batch_chars: int = 4096, onnx: OnnxRunner | None = None) -> None:
-        self.model = model.to(device).eval()
-        self.onnx = onnx
-        self.head = model.head_config
+    def __init__(self, model: SlotTaggerModel | None, char_ids: CharIds, pad_id: int, precision: str = "fp32",
+                 device: str = "cpu", batch_chars: int = 4096, onnx: OnnxRunner | None = None,
+                 spec: TaggerSpec | None = None, folder: Path | None = None) -> None:
+        """``model=None`` (the ONNX path) needs ``onnx`` and ``spec``; ``folder`` lets ``classify``, which
+        reads heads the ONNX graph does not export, build the torch model when it is first asked."""
+        if model is None and (onnx is None or spec is None):
+            raise ValueError("a SlotTagger without a torch model needs an ONNX runner and a TaggerSpec")
+        self.model = model.to(device).eval() if model is not None else None
+        self.onnx, self.folder = onnx, folder
+        spec = spec or TaggerSpec.of_model(model)
+        self.head = spec.head
         self.tags = self.head.tags
         self.allowed = transition_mask(self.tags)
         self.char_ids, self.pad_id = char_ids, pad_id
         self.vocab = SlotTagVocab(self.head.slot_types, self.head.max_tags)
-        self.max_chars = model.encoder_config.max_position_embeddings - 2
-        self.transitions = (model.transitions.detach().float().cpu().numpy() if model.transitions is not None
-                            else None)
+        self.max_chars = spec.max_positions - 2
+        self.transitions = spec.transitions
         self.precision, self.device, self.batch_chars = precision, device, batch_chars
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
                         **kwargs: object) -> SlotTagger:
-        folder = SlotTaggerModel.check_folder(folder)
+        """Load a checkpoint folder; ``backend=onnx|onnx-int8`` exports it to ``cache_dir`` on first use and
+        otherwise runs the cached graph without building the torch model."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "torch":
+            return cls._from_torch(folder, **kwargs)
+        folder = SlotCheckpoint.check_folder(folder)
+        spec = TaggerSpec.read(folder)
+        runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
+                             lambda path: export_checkpoint(folder, path), name="slots")
+        char_ids = load_char_ids(folder)
+        return cls(None, char_ids, light_pad_id(folder, char_ids.vocab), onnx=runner, spec=spec, folder=folder,
+                   **kwargs)
+
+    @classmethod
+    def _from_torch(cls, folder: str | Path, **kwargs: object) -> SlotTagger:
+        """The eager torch model (and its tokenizer through transformers, as it always was)."""
+        from models.slots.modeling import SlotTaggerModel
+        from models.tokenization import load_tokenizer
+
+        folder = SlotTaggerModel.check_folder(folder)
         tokenizer = load_tokenizer(folder)
         model = SlotTaggerModel.load(folder)
-        runner = None
-        if backend != "torch":
-            runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
-                                 lambda path: export_slots(model, path), name="slots")
-        return cls(model, CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0, onnx=runner, **kwargs)
+        return cls(model, CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0, folder=folder,
+                   **kwargs)
+
+    def _torch_model(self) -> SlotTaggerModel:
+        """The eager model; an ONNX tagger builds it on first use (only ``classify`` needs it)."""
+        if self.model is None:
+            from models.slots.modeling import SlotTaggerModel
+
+            if self.folder is None:
+                raise RuntimeError("this SlotTagger has no torch model and no checkpoint folder to build one")
+            self.model = SlotTaggerModel.load(self.folder).to(self.device).eval()
+        return self.model
 
     def _encode(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None
                 ) -> list[dict]:
         """Model inputs; without gazetteer tags (or without fusion) every character is "no slot"."""
-        if char_slots is None or not self.model.fusion:
+        if char_slots is None or self.head.fusion != "gated":
             char_slots = [[] for _ in texts]
         return [encode(t, s, self.char_ids, self.vocab, self.max_chars, bigram_buckets=self.head.bigram_buckets)
                 for t, s in zip(texts, char_slots, strict=True)]
@@ -167,7 +254,7 @@ class SlotTagger:
                 logits = self.onnx(batch)
             else:
                 with autocast(self.precision, self.device):
-                    logits = self.model(**{k: v.to(self.device) for k, v in batch.items()})["logits"]
+                    logits = self._torch_model()(**{k: v.to(self.device) for k, v in batch.items()})["logits"]
             z = logits.float().cpu().numpy()
             for row, i in enumerate(idx):
                 out[i] = z[row, 1:len(items[i]["input_ids"]) - 1]
@@ -181,7 +268,7 @@ class SlotTagger:
         domains: list[str | None] = [None] * len(items)
         intents: list[str | None] = [None] * len(items)
         for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
-            out = self.model(**collate([items[i] for i in idx], self.pad_id))
+            out = self._torch_model()(**collate([items[i] for i in idx], self.pad_id))
             for key, labels, target in (("domain_logits", self.head.domains, domains),
                                         ("intent_logits", self.head.intents, intents)):
                 if key in out:

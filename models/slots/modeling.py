@@ -20,55 +20,21 @@ its local word shape and the CRF scores the whole tag path. Decoding is Viterbi 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import BertConfig, BertModel
 
-from models.common.persistence import WEIGHTS_FILE, SavableModel
+from models.common.persistence import WEIGHTS_FILE
 from models.common.slot_fusion import GatedSlotAttention
 from models.encoder.modeling import copy_encoder_weights, truncated_config
+from models.slots.config import CONFIG_FILE, FUSIONS, SlotCheckpoint, SlotHeadConfig, illegal_transitions
 
-CONFIG_FILE = "slots.json"
-FUSIONS = ("gated", "none")
-__all__ = ["CONFIG_FILE", "FUSIONS", "WEIGHTS_FILE", "SlotHeadConfig", "SlotTaggerModel", "build_model"]
-
-
-@dataclass
-class SlotHeadConfig:
-    labels: list[str] = field(default_factory=list)       # slot types the tagger predicts (the datasets')
-    slot_types: list[str] = field(default_factory=list)   # gazetteer slot types it reads as features
-    max_tags: int = 3            # gazetteer tags kept per character
-    fusion: str = "gated"        # gated | none (text only)
-    tag_pool: str = "mean"       # how the tags of one character combine: mean | max
-    slot_dim: int = 64
-    attn_dim: int = 128
-    attn_heads: int = 4
-    dropout: float = 0.1
-    bigram_buckets: int = 0      # >0: hashed left/right char-bigram embeddings join the encoder states
-    bigram_dim: int = 64
-    crf: bool = False            # a linear-chain CRF over the tag logits (loss and decoding)
-    domains: list[str] = field(default_factory=list)   # joint model: domain head labels (empty: no head)
-    intents: list[str] = field(default_factory=list)   # joint model: ``domain/intent`` head labels
-
-    def __post_init__(self) -> None:
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"model.head.fusion: expected one of {FUSIONS}, got {self.fusion!r}")
-
-    @property
-    def tags(self) -> list[str]:
-        """The output space: ``O``, then ``B-x``, ``I-x`` for each label."""
-        return ["O", *(f"{bi}-{x}" for x in self.labels for bi in ("B", "I"))]
+__all__ = ["CONFIG_FILE", "FUSIONS", "WEIGHTS_FILE", "SlotHeadConfig", "SlotTaggerModel", "build_model",
+           "illegal_transitions"]
 
 
-class SlotTaggerModel(SavableModel, nn.Module):
-    CONFIG_FILE = CONFIG_FILE
-    MODEL_TYPE = "duihua-slots"
-    HEAD_CONFIG = SlotHeadConfig
-    TRAIN_COMMAND = "duihua train slots"
-
+class SlotTaggerModel(SlotCheckpoint, nn.Module):
     def __init__(self, encoder_config: BertConfig, head: SlotHeadConfig) -> None:
         super().__init__()
         d = self.init_encoder(encoder_config, head)
@@ -152,17 +118,6 @@ class SlotTaggerModel(SavableModel, nn.Module):
             gold = gold + gain * m
         rows = mask[:, 1].to(alpha.dtype)
         return ((torch.logsumexp(alpha, dim=1) - gold) * rows).sum() / rows.sum().clamp(min=1)
-
-
-def illegal_transitions(tags: list[str]) -> list[list[bool]]:
-    """``[i][j]``: tag j may not follow tag i (row ``len(tags)`` is the sentence start)."""
-    n = len(tags)
-    out = [[False] * n for _ in range(n + 1)]
-    for j, tag in enumerate(tags):
-        if tag.startswith("I-"):
-            for i in range(n + 1):
-                out[i][j] = not (i < n and tags[i] in (f"B-{tag[2:]}", tag))
-    return out
 
 
 def build_model(encoder: BertModel, head: SlotHeadConfig, layers: int | None = None) -> SlotTaggerModel:
