@@ -15,8 +15,9 @@ first (ties by code point, so the build is deterministic).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,3 +103,16 @@ def load_char_ids(folder: str | Path) -> CharIds:
     core = Tokenizer.from_file(str(file))
     vocab = core.get_vocab(with_added_tokens=True)
     return CharIds(vocab, vocab["[UNK]"], vocab["[CLS]"], vocab["[SEP]"])
+
+
+def load_pad_id(folder: str | Path, vocab: Mapping[str, int]) -> int:
+    """The saved tokenizer's pad id, as ``load_tokenizer(folder).pad_token_id or 0`` gives it, from its JSON
+    files alone (``tokenizer_config.json``, then ``special_tokens_map.json``), without importing transformers."""
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        file = Path(folder) / name
+        token = json.loads(file.read_text(encoding="utf-8")).get("pad_token") if file.is_file() else None
+        if isinstance(token, dict):  # an AddedToken, as older tokenizer configs serialise it
+            token = token.get("content")
+        if token:
+            return vocab.get(token) or 0
+    return 0

@@ -12,7 +12,6 @@ dev, which is what makes a fixed ``unknown`` threshold meaningful.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from models.common.precision import autocast, length_batches
 from models.intent.config import CONFIG_FILE, HeadConfig, IntentCheckpoint, read_head_config
 from models.intent.data import INTENT_SEP
 from models.intent.features import SlotTagVocab, collate, encode_text
-from models.tokenization import load_char_ids, load_tokenizer
+from models.tokenization import load_char_ids, load_pad_id, load_tokenizer
 
 if TYPE_CHECKING:  # modeling imports transformers (seconds); ONNX on a warm cache never builds the model
     from models.intent.modeling import SlotAwareIntentModel
@@ -136,19 +135,6 @@ def _load_model(folder: Path) -> SlotAwareIntentModel:
     return SlotAwareIntentModel.load(folder)
 
 
-def pad_token_id(folder: Path, char_ids: CharIds) -> int:
-    """The saved tokenizer's pad id, as ``load_tokenizer(folder).pad_token_id or 0`` gives it, from its JSON
-    files alone (tokenizer_config.json, then special_tokens_map.json)."""
-    for name in ("tokenizer_config.json", "special_tokens_map.json"):
-        file = folder / name
-        token = json.loads(file.read_text(encoding="utf-8")).get("pad_token") if file.is_file() else None
-        if isinstance(token, dict):
-            token = token.get("content")
-        if token:
-            return char_ids.vocab.get(token) or 0
-    return 0
-
-
 class IntentClassifier:
     def __init__(self, model: SlotAwareIntentModel | None, char_ids: CharIds, pad_id: int, precision: str = "fp32",
                  device: str = "cpu", batch_chars: int = 4096, max_chars: int = 254,
@@ -197,7 +183,7 @@ class IntentClassifier:
         runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
                              lambda path: export_intent(_load_model(folder), path))
         char_ids = load_char_ids(folder)
-        return cls(None, char_ids, pad_token_id(folder, char_ids), onnx=runner, head=head,
+        return cls(None, char_ids, load_pad_id(folder, char_ids.vocab), onnx=runner, head=head,
                    max_positions=int(encoder.get("max_position_embeddings", 512)), **kwargs)
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

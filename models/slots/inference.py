@@ -13,8 +13,7 @@ of the weights file), and neither transformers nor the torch model is imported o
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,12 +28,12 @@ from models.common.precision import autocast, length_batches
 from models.intent.features import SlotTagVocab
 from models.slots.config import CONFIG_FILE, SlotCheckpoint, SlotHeadConfig, illegal_transitions
 from models.slots.features import collate, encode
-from models.tokenization import load_char_ids
+from models.tokenization import load_char_ids, load_pad_id
 
 if TYPE_CHECKING:  # modeling imports transformers; the ONNX path on a warm cache never needs it
     from models.slots.modeling import SlotTaggerModel
 
-TOKENIZER_CONFIG = "tokenizer_config.json"
+
 
 
 @dataclass(frozen=True)
@@ -103,15 +102,6 @@ class TaggerSpec:
             with safe_open(str(folder / WEIGHTS_FILE), framework="np") as weights:
                 transitions = weights.get_tensor("transitions").astype(np.float32)
         return cls(head, config["encoder"]["max_position_embeddings"], transitions)
-
-
-def light_pad_id(folder: Path, vocab: Mapping[str, int]) -> int:
-    """``tokenizer.pad_token_id or 0`` of ``load_tokenizer(folder)``, from ``tokenizer_config.json`` alone."""
-    file = folder / TOKENIZER_CONFIG
-    token = json.loads(file.read_text(encoding="utf-8")).get("pad_token") if file.is_file() else None
-    if isinstance(token, dict):  # an AddedToken as older tokenizer configs serialise it
-        token = token.get("content")
-    return vocab.get(token, 0) if token else 0
 
 
 def transition_mask(tags: Sequence[str]) -> np.ndarray:
@@ -209,7 +199,7 @@ class SlotTagger:
         runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
                              lambda path: export_checkpoint(folder, path), name="slots")
         char_ids = load_char_ids(folder)
-        return cls(None, char_ids, light_pad_id(folder, char_ids.vocab), onnx=runner, spec=spec, folder=folder,
+        return cls(None, char_ids, load_pad_id(folder, char_ids.vocab), onnx=runner, spec=spec, folder=folder,
                    **kwargs)
 
     @classmethod

@@ -74,11 +74,10 @@ def test_intent_on_a_warm_onnx_cache_never_imports_transformers(tmp_path: Path, 
 
 
 def test_the_light_pad_id_is_the_tokenizers(tiny_intent_dir: Path) -> None:
-    from models.intent.inference import pad_token_id
-    from models.tokenization import load_char_ids, load_tokenizer
+    from models.tokenization import load_char_ids, load_pad_id, load_tokenizer
 
     for folder in (INTENT, tiny_intent_dir):
-        assert pad_token_id(folder, load_char_ids(folder)) == (load_tokenizer(folder).pad_token_id or 0)
+        assert load_pad_id(folder, load_char_ids(folder).vocab) == (load_tokenizer(folder).pad_token_id or 0)
 
 
 def test_a_classifier_without_a_model_needs_a_runner(tiny_intent_dir: Path) -> None:

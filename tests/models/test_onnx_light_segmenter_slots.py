@@ -98,14 +98,14 @@ def test_the_light_checkpoint_readers_match_the_torch_loaders() -> None:
     """Ids, padding id and CRF transitions read from the files are the ones the torch path gets."""
     from models.segmenter.features import CharIds as SegmenterCharIds
     from models.segmenter.inference import light_char_ids
-    from models.slots.inference import TaggerSpec, light_pad_id
+    from models.slots.inference import TaggerSpec
     from models.slots.modeling import SlotTaggerModel
-    from models.tokenization import load_char_ids, load_tokenizer
+    from models.tokenization import load_char_ids, load_pad_id, load_tokenizer
 
     light, full = light_char_ids(SEGMENTER), SegmenterCharIds.from_tokenizer(load_tokenizer(SEGMENTER))
     assert (light.vocab, light.unk, light.cls, light.sep, light.granularity) == (
         full.vocab, full.unk, full.cls, full.sep, full.granularity)
-    assert light_pad_id(SLOTS, load_char_ids(SLOTS).vocab) == (load_tokenizer(SLOTS).pad_token_id or 0)
+    assert load_pad_id(SLOTS, load_char_ids(SLOTS).vocab) == (load_tokenizer(SLOTS).pad_token_id or 0)
     read, built = TaggerSpec.read(SLOTS), TaggerSpec.of_model(SlotTaggerModel.load(SLOTS))
     assert read.head == built.head and read.max_positions == built.max_positions
     assert read.transitions is not None and np.array_equal(read.transitions, built.transitions)
