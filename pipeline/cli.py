@@ -337,9 +337,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"server.{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})") from exc
     check_port_free(server.host, server.port)  # a busy port exits 2 now, not after the model load
     if server.threads is not None:  # before the pipeline: ONNX sessions take their thread count when built
-        import torch
+        from models.common.onnx import set_intra_op_threads
 
-        torch.set_num_threads(server.threads)
+        set_intra_op_threads(server.threads)
     pipe = Pipeline.from_cfg(cfg)  # built before binding, so a bad checkpoint or lexicon exits 2 with one line
     app = create_app(pipe, server)
     logging.getLogger("duihua.http").setLevel(logging.INFO if server.log_requests else logging.WARNING)

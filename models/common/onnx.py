@@ -23,14 +23,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from filelock import FileLock
+
+if TYPE_CHECKING:  # torch is imported where a graph is exported or a caller wants tensors back; a pipeline
+    import torch  # that only runs cached graphs through ``run_numpy`` never loads it
 
 log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -53,6 +57,8 @@ def export(module: torch.nn.Module, example: dict[str, torch.Tensor], output_nam
            dynamic_axes: Mapping[str, Mapping[int, str]] | None = None) -> None:
     """TorchScript-based export; dynamic batch and sequence axes on every input unless ``dynamic_axes``
     names them (inputs whose second axis is not the sequence, outputs with dynamic axes)."""
+    import torch
+
     names = list(example)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _private_temp(path)
@@ -143,7 +149,7 @@ class OnnxRunner:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = threads or _intra_op_threads()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: the optimizer's notes are not the user's business
         self.path = Path(path)
@@ -152,14 +158,56 @@ class OnnxRunner:
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.float_inputs = {i.name for i in self.session.get_inputs() if i.type == "tensor(float)"}
 
-    def _feed(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        return {k: np.ascontiguousarray(inputs[k].detach().cpu().numpy(),
-                                        dtype=np.float32 if k in self.float_inputs else np.int64)
+    def _feed(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Numpy arrays or torch tensors in; the dtypes the graph takes (float32 or int64) out."""
+        return {k: np.ascontiguousarray(_as_numpy(inputs[k]), dtype=np.float32 if k in self.float_inputs else np.int64)
                 for k in self.input_names}
 
-    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(self.output_names[:1], self._feed(inputs))[0])
-
-    def run(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def run_numpy(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Every output by name, as numpy: the torch-free path."""
         outputs = self.session.run(None, self._feed(inputs))
-        return {name: torch.from_numpy(o) for name, o in zip(self.output_names, outputs, strict=True)}
+        return dict(zip(self.output_names, outputs, strict=True))
+
+    def first_numpy(self, inputs: Mapping[str, Any]) -> np.ndarray:
+        """The first output, as numpy."""
+        return self.session.run(self.output_names[:1], self._feed(inputs))[0]
+
+    def __call__(self, inputs: Mapping[str, Any]) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.first_numpy(inputs))
+
+    def run(self, inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        import torch
+
+        return {name: torch.from_numpy(o) for name, o in self.run_numpy(inputs).items()}
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    return value.detach().cpu().numpy()  # a torch tensor
+
+
+_THREADS: int | None = None  # set_intra_op_threads; None: torch's count when torch is loaded, else ORT's default
+
+
+def set_intra_op_threads(threads: int) -> None:
+    """Intra-op threads of every ONNX session built from now on, and of torch's ops (now if torch is loaded,
+    else through ``OMP_NUM_THREADS`` when it is), without importing torch for it."""
+    global _THREADS
+    _THREADS = threads
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def _intra_op_threads() -> int:
+    """What ``set_intra_op_threads`` set, else torch's count when torch is loaded (a caller may have set it),
+    else 0 (ORT's default: one per physical core), so the torch-free path does not import torch to ask."""
+    if _THREADS is not None:
+        return _THREADS
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else 0

@@ -15,8 +15,6 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
 
-import torch
-
 PRECISIONS = ("auto", "auto-gpu", "fp32", "bf16", "fp16")
 
 
@@ -36,23 +34,38 @@ def resolve_precision(precision: str, device: str = "cpu", cuda_available: bool 
     returned. ``cuda_available``/``cpu_bf16`` default to what this machine has (tests pass them)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    on_cuda = torch.device(device).type == "cuda"
+    on_cuda = device_type(device) == "cuda"
     if precision == "fp16" and not on_cuda:
         raise ValueError("precision fp16 needs a CUDA device (runtime.device=cuda); on CPU use bf16 or fp32")
     if not precision.startswith("auto"):
         return precision
     if on_cuda:
-        return "fp16" if (torch.cuda.is_available() if cuda_available is None else cuda_available) else "fp32"
+        if cuda_available is None:
+            import torch
+
+            cuda_available = torch.cuda.is_available()
+        return "fp16" if cuda_available else "fp32"
     if precision == "auto-gpu":
         return "fp32"
     return "bf16" if (cpu_supports_bf16() if cpu_bf16 is None else cpu_bf16) else "fp32"
 
 
+def device_type(device: str) -> str:
+    """``cuda`` for ``cuda``/``cuda:1``, ``cpu``..., as ``torch.device(device).type`` says, without importing
+    torch: an ONNX pipeline checks its settings with this and never needs torch."""
+    kind, _, index = device.partition(":")
+    if not kind or (index and not index.isdigit()):
+        raise ValueError(f"not a device: {device!r} (e.g. cpu, cuda, cuda:1)")
+    return kind
+
+
 def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
     """bf16/fp16 autocast for a resolved ``bf16``/``fp16`` precision, else nothing (fp32)."""
     if precision in ("bf16", "fp16"):
+        import torch
+
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+        return torch.autocast(device_type=device_type(device), dtype=dtype)
     return contextlib.nullcontext()
 
 
