@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from models.common.char_ids import CharIds
-from models.common.slot_fusion import PAD_TYPE
 from models.intent.data import IntentExample
 from models.normalization import normalize
 
+if TYPE_CHECKING:
+    import torch
+
+# slot-type id of padding tags; must equal ``models.common.slot_fusion.PAD_TYPE`` (the embedding's padding_idx),
+# which is not imported from there because that module imports torch (tests/models/test_intent.py checks them)
+PAD_TYPE = 0
 NO_SLOT = 1
 BIO = {"B": 1, "I": 2}
 IGNORE = -100
@@ -110,30 +114,39 @@ def encode_examples(examples: Sequence[IntentExample], char_slots: Sequence[Sequ
     return items
 
 
-def collate(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, torch.Tensor]:
+def collate_numpy(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, np.ndarray]:
+    """Padded int64 batch arrays (float32 distillation targets): what ONNX Runtime takes as is, and what
+    ``collate`` hands torch, so inference never imports torch and both backends see the same numbers."""
     width = max(len(x["input_ids"]) for x in items)
     k = len(items[0]["slot_types"][0])
     batch = {
-        "input_ids": torch.full((len(items), width), pad_id, dtype=torch.long),
-        "attention_mask": torch.zeros((len(items), width), dtype=torch.long),
-        "slot_types": torch.zeros((len(items), width, k), dtype=torch.long),
-        "slot_positions": torch.zeros((len(items), width, k), dtype=torch.long),
+        "input_ids": np.full((len(items), width), pad_id, dtype=np.int64),
+        "attention_mask": np.zeros((len(items), width), dtype=np.int64),
+        "slot_types": np.zeros((len(items), width, k), dtype=np.int64),
+        "slot_positions": np.zeros((len(items), width, k), dtype=np.int64),
     }
     for i, x in enumerate(items):
         n = len(x["input_ids"])
-        batch["input_ids"][i, :n] = torch.tensor(x["input_ids"])
+        batch["input_ids"][i, :n] = x["input_ids"]
         batch["attention_mask"][i, :n] = 1
-        batch["slot_types"][i, :n] = torch.tensor(x["slot_types"])
-        batch["slot_positions"][i, :n] = torch.tensor(x["slot_positions"])
+        batch["slot_types"][i, :n] = x["slot_types"]
+        batch["slot_positions"][i, :n] = x["slot_positions"]
     if "ngram_ids" in items[0]:
-        grams = torch.zeros((len(items), max(len(x["ngram_ids"]) for x in items)), dtype=torch.long)
+        grams = np.zeros((len(items), max(len(x["ngram_ids"]) for x in items)), dtype=np.int64)
         for i, x in enumerate(items):
-            grams[i, :len(x["ngram_ids"])] = torch.tensor(x["ngram_ids"])
+            grams[i, :len(x["ngram_ids"])] = x["ngram_ids"]
         batch["ngram_ids"] = grams
     for key in ("domain_labels", "intent_labels"):
         if key in items[0]:
-            batch[key] = torch.tensor([x[key] for x in items], dtype=torch.long)
+            batch[key] = np.asarray([x[key] for x in items], dtype=np.int64)
     for key in ("domain_soft", "intent_soft"):   # distillation targets (models/intent/distill.py)
         if key in items[0]:
-            batch[key] = torch.tensor(np.stack([x[key] for x in items]), dtype=torch.float32)
+            batch[key] = np.stack([x[key] for x in items]).astype(np.float32)
     return batch
+
+
+def collate(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, torch.Tensor]:
+    """``collate_numpy`` as torch tensors, for training (the only caller that wants torch)."""
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in collate_numpy(items, pad_id).items()}

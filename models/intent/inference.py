@@ -8,6 +8,10 @@ the two schemes disagree on some queries (把张三的电话发给李四 is SMP2
 ``message/SENDCONTACTS``). Scores use the temperatures fitted on
 dev after training (``HeadConfig.*_temperature``), so a score of 0.8 means right about 80 % of the time on
 dev, which is what makes a fixed ``unknown`` threshold meaningful.
+
+Pre- and post-processing are numpy, shared by both backends: on ONNX (``backend=onnx|onnx-int8``) with a warm
+cache nothing here imports torch; it is imported for ``backend=torch`` and inside the export callback of a
+cache miss (``models.intent.onnx_export``).
 """
 
 from __future__ import annotations
@@ -18,15 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from models.common.char_ids import CharIds
-from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
+from models.common.onnx import BACKENDS, OnnxRunner, load_runner
 from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches
 from models.intent.config import CONFIG_FILE, HeadConfig, IntentCheckpoint, read_head_config
 from models.intent.data import INTENT_SEP
-from models.intent.features import SlotTagVocab, collate, encode_text
+from models.intent.features import SlotTagVocab, collate_numpy, encode_text
 from models.tokenization import load_char_ids, load_pad_id, load_tokenizer
 
 if TYPE_CHECKING:  # modeling imports transformers (seconds); ONNX on a warm cache never builds the model
@@ -50,89 +53,18 @@ def unused_token_ids(char_ids: CharIds) -> list[int]:
     return [char_ids.vocab[f"[unused{i}]"] for i in range(100) if f"[unused{i}]" in char_ids.vocab]
 
 
-class _OutputsTuple(torch.nn.Module):
-    """The classifier as ``inputs -> (domain_logits, intent_logits, gates)``, the signature an ONNX graph needs
-    (gates are ones without gated fusion, and dropped again on the way out)."""
-
-    def __init__(self, model: SlotAwareIntentModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask, slot_types, slot_positions, ngram_ids=None):  # noqa: ANN001, ANN201
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, slot_types=slot_types,
-                         slot_positions=slot_positions, ngram_ids=ngram_ids)
-        gates = out.get("gates", torch.ones_like(input_ids, dtype=out["domain_logits"].dtype))
-        return out["domain_logits"], out["intent_logits"], gates
-
-
-class _MeanBag(torch.nn.Module):
-    """``EmbeddingBag(mode="mean", padding_idx=0)`` as a gather and a masked mean: the ONNX exporter has no
-    symbolic for an embedding bag with a padding index. Same numbers (all-padding rows give zeros)."""
-
-    def __init__(self, bag: torch.nn.EmbeddingBag) -> None:
-        super().__init__()
-        self.weight = bag.weight
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        keep = (ids != 0).unsqueeze(-1).to(self.weight.dtype)
-        return (self.weight[ids] * keep).sum(1) / keep.sum(1).clamp(min=1)
-
-
-class _ContextLayer(torch.nn.Module):
-    """The pre-norm ``nn.TransformerEncoderLayer`` (ReLU, eval mode) written out with
-    ``scaled_dot_product_attention``: traced through ``nn.MultiheadAttention``'s self-attention path, the
-    exporter bakes the example's sequence length into a reshape, and the graph then fails on any other."""
-
-    def __init__(self, layer: torch.nn.TransformerEncoderLayer) -> None:
-        super().__init__()
-        self.layer, self.heads = layer, layer.self_attn.num_heads
-
-    def forward(self, x: torch.Tensor, src_key_padding_mask: torch.Tensor) -> torch.Tensor:
-        layer, (b, t, d) = self.layer, x.shape
-        attn = layer.self_attn
-        q, k, v = torch.nn.functional.linear(layer.norm1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, -1)
-        q, k, v = (z.reshape(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
-        allowed = (~src_key_padding_mask)[:, None, None, :]
-        a = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-        x = x + attn.out_proj(a.transpose(1, 2).reshape(b, t, d))
-        return x + layer.linear2(torch.relu(layer.linear1(layer.norm2(x))))
-
-
-def export_intent(model: SlotAwareIntentModel, path: Path) -> None:
-    """One graph, dynamic batch, sequence and n-gram axes (the slot-tag axis is the model's fixed max_tags).
-    Two submodules are swapped for export-friendly equivalents while it traces, then put back."""
-    swaps = {"context": _ContextLayer(model.context)}
-    if model.ngrams is not None:
-        swaps["ngrams"] = _MeanBag(model.ngrams)
-    original = {name: getattr(model, name) for name in swaps}
-    for name, module in swaps.items():
-        setattr(model, name, module)
-    try:
-        _export_intent(model, path)
-    finally:
-        for name, module in original.items():
-            setattr(model, name, module)
-
-
-def _export_intent(model: SlotAwareIntentModel, path: Path) -> None:
-    k = model.head_config.max_tags
-    example = {"input_ids": torch.full((3, 7), 5, dtype=torch.long),
-               "attention_mask": torch.ones((3, 7), dtype=torch.long),
-               "slot_types": torch.ones((3, 7, k), dtype=torch.long),
-               "slot_positions": torch.zeros((3, 7, k), dtype=torch.long)}
-    axes = {name: {0: "batch", 1: "seq"} for name in example}
-    if model.ngrams is not None:
-        example["ngram_ids"] = torch.ones((3, 5), dtype=torch.long)
-        axes["ngram_ids"] = {0: "batch", 1: "ngrams"}
-    axes.update({"domain_logits": {0: "batch"}, "intent_logits": {0: "batch"}, "gates": {0: "batch", 1: "seq"}})
-    export(_OutputsTuple(model), example, ["domain_logits", "intent_logits", "gates"], path, axes)
-
-
 def _load_model(folder: Path) -> SlotAwareIntentModel:
     """The torch model, imported and built only when it is needed: ``backend=torch``, or an ONNX export."""
     from models.intent.modeling import SlotAwareIntentModel
 
     return SlotAwareIntentModel.load(folder)
+
+
+def _export(folder: Path, path: Path) -> None:
+    """The export callback of an ONNX cache miss: the only place the ONNX path imports torch."""
+    from models.intent.onnx_export import export_intent
+
+    export_intent(_load_model(folder), path)
 
 
 class IntentClassifier:
@@ -181,19 +113,24 @@ class IntentClassifier:
                        **kwargs)
         encoder, head = read_head_config(folder)
         runner = load_runner(backend, [folder / CONFIG_FILE, folder / WEIGHTS_FILE], cache_dir,
-                             lambda path: export_intent(_load_model(folder), path))
+                             lambda path: _export(folder, path))
         char_ids = load_char_ids(folder)
         return cls(None, char_ids, load_pad_id(folder, char_ids.vocab), onnx=runner, head=head,
                    max_positions=int(encoder.get("max_position_embeddings", 512)), **kwargs)
 
-    def _forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        if self.onnx is not None:
-            out = self.onnx.run(batch)
-            return out if self.head.fusion == "gated" else {k: v for k, v in out.items() if k != "gates"}
-        with autocast(self.precision, self.device):
-            return self.model(**{k: v.to(self.device) for k, v in batch.items()})
+    def _forward(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The graph's (or model's) float32 outputs; ``gates`` only with gated fusion."""
+        out = self.onnx.run_numpy(batch) if self.onnx is not None else self._torch_forward(batch)
+        return out if self.head.fusion == "gated" else {k: v for k, v in out.items() if k != "gates"}
 
-    @torch.inference_mode()
+    def _torch_forward(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``backend=torch``: the numpy batch as tensors through the model, its outputs back as float32 numpy."""
+        import torch
+
+        with torch.inference_mode(), autocast(self.precision, self.device):
+            out = self.model(**{k: torch.from_numpy(v).to(self.device) for k, v in batch.items()})
+            return {k: out[k].float().cpu().numpy() for k in ("domain_logits", "intent_logits", "gates") if k in out}
+
     def logits(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]]
                ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
         """Raw (uncalibrated) domain and intent logits, and per-text gate values, in input order."""
@@ -204,11 +141,11 @@ class IntentClassifier:
         intent = np.zeros((len(items), self.n_intents), np.float32)
         gates: list[np.ndarray | None] = [None] * len(items)
         for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
-            out = self._forward(collate([items[i] for i in idx], self.pad_id))
-            dom[idx] = out["domain_logits"].float().cpu().numpy()
-            intent[idx] = out["intent_logits"].float().cpu().numpy()
+            out = self._forward(collate_numpy([items[i] for i in idx], self.pad_id))
+            dom[idx] = out["domain_logits"]
+            intent[idx] = out["intent_logits"]
             if "gates" in out:
-                g = out["gates"].float().cpu().numpy()
+                g = out["gates"]
                 for row, i in enumerate(idx):
                     n = min(len(texts[i]), self.max_chars)
                     # characters past max_chars were not seen: they get gate 1 (text only, no slot evidence)

@@ -104,6 +104,30 @@ def test_token_fusion_appends_one_token_per_matched_type(tiny_tokenizer) -> None
     assert len(extra["slot_types"]) == len(extra["input_ids"])
 
 
+def test_the_padding_slot_type_is_the_fusion_embeddings_padding_index() -> None:
+    """features keeps its own PAD_TYPE (slot_fusion imports torch); the two must not drift apart."""
+    from models.common import slot_fusion
+
+    assert PAD_TYPE == slot_fusion.PAD_TYPE
+
+
+def test_collate_is_the_numpy_batch_as_long_tensors(tiny_tokenizer) -> None:  # noqa: ANN001
+    """Training's torch batch and inference's numpy batch hold the same numbers (ngrams, labels, soft targets)."""
+    from models.intent.features import collate_numpy
+
+    ids, vocab = CharIds.from_tokenizer(tiny_tokenizer), SlotTagVocab(["singer"])
+    items = [encode_text(t, [["B-singer"], ["I-singer"]], ids, vocab, 126, "gated", ngram_buckets=97)
+             for t in ("周杰伦的稻香", "你好")]
+    for i, item in enumerate(items):
+        item.update(domain_labels=i, intent_labels=-100, domain_soft=np.array([0.25, 0.75]))
+    arrays, tensors = collate_numpy(items, pad_id=3), collate(items, pad_id=3)
+    assert arrays.keys() == tensors.keys() >= {"ngram_ids", "domain_labels", "domain_soft"}
+    for key, array in arrays.items():
+        assert tensors[key].dtype == (torch.float32 if key.endswith("_soft") else torch.long), key
+        assert np.array_equal(tensors[key].numpy(), array), key
+    assert arrays["input_ids"][1, -1] == 3 and arrays["attention_mask"][1].tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
+
+
 # -- the model --------------------------------------------------------------------------------------------
 
 SINGERS_TRAIN = ["张学友", "刘德华", "王菲", "陈奕迅", "林俊杰", "孙燕姿", "蔡依林", "邓紫棋", "李宇春", "周华健"]

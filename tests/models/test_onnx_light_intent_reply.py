@@ -1,7 +1,8 @@
 """ONNX on a warm cache loads without transformers (issue #22): the intent classifier and the reply generator
 are built from their checkpoints' JSON and tokenizer.json, and the torch model only inside the export
-callback of a cache miss. Each check runs the loader in a fresh interpreter, after warming a private cache
-in this one, and compares its outputs with the cold-cache loader's."""
+callback of a cache miss; the intent classifier's pre- and post-processing are numpy, so it never imports
+torch either. Each check runs the loader in a fresh interpreter, after warming a private cache in this one,
+and compares its outputs with the cold-cache loader's."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ args = json.loads(sys.argv[1])
 clf = IntentClassifier.from_pretrained(args["checkpoint"], backend=args["backend"], cache_dir=args["cache"])
 results = [asdict(r) for r in clf.predict(args["texts"], args["slots"])]
 print(json.dumps({"results": results, "transformers": "transformers" in sys.modules,
-                  "holds_model": clf.model is not None}))
+                  "torch": "torch" in sys.modules, "holds_model": clf.model is not None}))
 """
 
 LIGHT_REPLY = """
@@ -70,6 +71,7 @@ def test_intent_on_a_warm_onnx_cache_never_imports_transformers(tmp_path: Path, 
     warm = run_fresh(LIGHT_INTENT, {"checkpoint": str(INTENT), "backend": "onnx-int8", "cache": str(tmp_path),
                                     "texts": INTENT_TEXTS, "slots": gazetteer_slots})
     assert warm["transformers"] is False and warm["holds_model"] is False
+    assert warm["torch"] is False
     assert warm["results"] == expected
 
 
