@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from models.charmap import model_view
 from models.common.bigrams import BigramVocab
 from models.common.char_ids import CharIds
 from models.splitter.scoring import gold_boundaries
 
+if TYPE_CHECKING:  # only training and the torch backend want tensors; the ONNX path pads in numpy
+    import torch
+
 IGNORE = -100.0
-__all__ = ["IGNORE", "CharIds", "boundary_labels", "collate", "encode_example", "is_punct", "splitter_view"]
+__all__ = ["IGNORE", "CharIds", "boundary_labels", "collate", "collate_numpy", "encode_example", "is_punct",
+           "splitter_view"]
 
 
 def is_punct(piece: str) -> bool:
@@ -64,23 +68,28 @@ def encode_example(chars: Sequence[str], char_ids: CharIds, labels: Sequence[flo
     return ex
 
 
-def collate(batch: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
-    """Pad to the longest example: ids with [PAD] = 0, labels with ``IGNORE``."""
+def collate_numpy(batch: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Pad to the longest example: ids (int64) with [PAD] = 0, labels (float32) with ``IGNORE``; the ONNX
+    backends feed this as it is, so they never import torch."""
     width = max(len(ex["input_ids"]) for ex in batch)
     n = len(batch)
-    out = {"input_ids": torch.zeros((n, width), dtype=torch.long),
-           "attention_mask": torch.zeros((n, width), dtype=torch.long)}
-    label_keys = [k for k in ("labels", "soft_labels") if k in batch[0]]
     id_keys = ["input_ids", *(k for k in ("bigram_left", "bigram_right") if k in batch[0])]
-    for k in id_keys[1:]:
-        out[k] = torch.zeros((n, width), dtype=torch.long)
-    for k in label_keys:
-        out[k] = torch.full((n, width), IGNORE, dtype=torch.float32)
+    label_keys = [k for k in ("labels", "soft_labels") if k in batch[0]]
+    out = {k: np.zeros((n, width), dtype=np.int64) for k in ("input_ids", "attention_mask", *id_keys[1:])}
+    out.update({k: np.full((n, width), IGNORE, dtype=np.float32) for k in label_keys})
     for i, ex in enumerate(batch):
         m = len(ex["input_ids"])
         for k in id_keys:
-            out[k][i, :m] = torch.from_numpy(np.asarray(ex[k], dtype=np.int64))
+            out[k][i, :m] = ex[k]
         out["attention_mask"][i, :m] = 1
         for k in label_keys:
-            out[k][i, :m] = torch.from_numpy(ex[k])
+            out[k][i, :m] = ex[k]
     return out
+
+
+def collate(batch: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """``collate_numpy`` as torch tensors (same dtypes: long ids, float32 labels), for training and the
+    torch backend."""
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in collate_numpy(batch).items()}

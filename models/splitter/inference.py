@@ -15,17 +15,20 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from models.common.bigrams import BigramVocab
 from models.common.onnx import BACKENDS, OnnxRunner, load_runner
 from models.common.precision import autocast, length_batches, resolve_precision
+from models.splitter.activations import sigmoid
 from models.splitter.config import CONFIG_FILE, HeadConfig, SplitterCheckpoint, checkpoint_files, max_chars_of
-from models.splitter.features import CharIds, collate, encode_example, splitter_view
+from models.splitter.features import CharIds, collate_numpy, encode_example, splitter_view
 from models.splitter.spans import TERMINATORS, extend_over_closing, punct_cuts, spans_from_cuts
 from models.tokenization import load_char_ids
 
-if TYPE_CHECKING:  # modeling imports transformers (seconds); only the torch backend and an export build it
+if TYPE_CHECKING:  # modeling imports transformers and torch (seconds); only the torch backend and an export
+    import torch  # build it, so the ONNX path on a warm cache imports neither
+
     from models.splitter.modeling import SplitterModel
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "bigram_left", "bigram_right")
@@ -33,25 +36,32 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "bigram_left", "bigram_right")
 
 def export_onnx(folder: Path, names: Sequence[str], path: Path) -> None:
     """Build the torch model and export it as ``inputs -> logits``: called only on an ONNX cache miss, so a
-    warm cache never imports transformers."""
+    warm cache never imports transformers or torch."""
+    import torch
+
     from models.common.onnx import export
     from models.splitter.modeling import SplitterModel
 
     model = SplitterModel.load(folder)
     example = {k: torch.ones((2, 8), dtype=torch.long) for k in names}
-    export(_LogitsOnly(model), example, ["logits"], path)
+    export(_logits_only(model), example, ["logits"], path)
 
 
-class _LogitsOnly(torch.nn.Module):
-    """The splitter as ``inputs -> logits``, the signature an ONNX graph needs."""
+def _logits_only(model: SplitterModel) -> torch.nn.Module:
+    """The splitter as ``inputs -> logits``, the signature an ONNX graph needs (a class built here, so
+    defining it does not import torch)."""
+    import torch
 
-    def __init__(self, model: SplitterModel) -> None:
-        super().__init__()
-        self.model = model
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-    def forward(self, input_ids, attention_mask, bigram_left=None, bigram_right=None):  # noqa: ANN001, ANN201
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, bigram_left=bigram_left,
-                          bigram_right=bigram_right)["logits"]
+        def forward(self, input_ids, attention_mask, bigram_left=None, bigram_right=None):  # noqa: ANN001, ANN202
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, bigram_left=bigram_left,
+                              bigram_right=bigram_right)["logits"]
+
+    return LogitsOnly()
 
 
 def windows(n: int, size: int, margin: int) -> list[tuple[int, int, int, int]]:
@@ -164,22 +174,29 @@ class Splitter(BoundaryTagger):
         return cls(None, load_char_ids(folder), onnx=runner, bigram_vocab=vocab, max_chars=max_chars_of(config),
                    **kwargs)
 
-    @torch.inference_mode()
     def probabilities(self, sequences: Sequence[Sequence[str]]) -> list[list[float]]:
         """Boundary probability per character, for sequences of at most ``max_chars``; batched by length."""
         out: list[list[float]] = [[] for _ in sequences]
         for chunk in length_batches([len(s) for s in sequences], self.batch_chars):
-            batch = collate([encode_example(sequences[k], self.char_ids, bigram_vocab=self.bigram_vocab)
-                             for k in chunk])
-            if self.onnx is not None:
-                logits = self.onnx(batch)
-            else:
-                with autocast(self.precision, self.device):
-                    logits = self.model(**{k: v.to(self.device) for k, v in batch.items()})["logits"]
-            probs = torch.sigmoid(logits.float()).cpu()
+            batch = collate_numpy([encode_example(sequences[k], self.char_ids, bigram_vocab=self.bigram_vocab)
+                                   for k in chunk])
+            probs = self._onnx_probabilities(batch) if self.onnx is not None else self._torch_probabilities(batch)
             for row, k in enumerate(chunk):
                 out[k] = probs[row, 1:1 + len(sequences[k])].tolist()
         return out
+
+    def _onnx_probabilities(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The cached graph's logits through a numpy sigmoid: this backend never imports torch."""
+        return sigmoid(self.onnx.first_numpy(batch))  # type: ignore[union-attr]
+
+    def _torch_probabilities(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The torch model under the configured autocast, with torch's own sigmoid (as it always ran)."""
+        import torch
+
+        with torch.inference_mode():
+            with autocast(self.precision, self.device):
+                logits = self.model(**{k: torch.from_numpy(v).to(self.device) for k, v in batch.items()})["logits"]
+            return torch.sigmoid(logits.float()).cpu().numpy()
 
 
 class SplitterEnsemble(BoundaryTagger):

@@ -20,23 +20,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from models.common.char_ids import CharIds
 from models.common.onnx import BACKENDS, OnnxRunner, load_runner
 from models.common.precision import length_batches
+from models.splitter.activations import log_sigmoid
 from models.splitter.config import SCORER_CONFIG_FILE as CONFIG_FILE
 from models.splitter.config import RequestScorerCheckpoint, ScorerHeadConfig, checkpoint_files, max_chars_of
-from models.splitter.features import collate as splitter_collate
+from models.splitter.features import collate_numpy as splitter_collate
 from models.splitter.features import splitter_view
 from models.tokenization import load_char_ids
 
-if TYPE_CHECKING:  # scorer_model imports transformers (seconds); only torch, training and an export need it
+if TYPE_CHECKING:  # scorer_model imports transformers and torch (seconds); only backend=torch, training and an
+    import torch  # export need them, so the ONNX path on a warm cache imports neither
+
     from models.splitter.scorer_model import RequestScorerModel
 
 _MODEL_NAMES = ("RequestScorerModel", "build_scorer")
-__all__ = ["CONFIG_FILE", "RequestScorer", "ScorerHeadConfig", "collate", "encode_piece",
+__all__ = ["CONFIG_FILE", "RequestScorer", "ScorerHeadConfig", "collate", "collate_numpy", "encode_piece",
            *_MODEL_NAMES]
 
 
@@ -58,11 +59,19 @@ def encode_piece(text: str, char_ids: CharIds, max_chars: int, label: float | No
     return ex
 
 
-def collate(batch: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+def collate_numpy(batch: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Padded ids and mask (int64), and one float32 label per piece when the examples have them."""
     out = splitter_collate([{"input_ids": ex["input_ids"]} for ex in batch])
     if "labels" in batch[0]:
-        out["labels"] = torch.tensor([float(ex["labels"]) for ex in batch])
+        out["labels"] = np.asarray([float(ex["labels"]) for ex in batch], dtype=np.float32)
     return out
+
+
+def collate(batch: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """``collate_numpy`` as torch tensors, for training."""
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in collate_numpy(batch).items()}
 
 
 class RequestScorer:
@@ -95,17 +104,28 @@ class RequestScorer:
         runner = load_runner(backend, checkpoint_files(folder, CONFIG_FILE), cache_dir, partial(_export, folder))
         return cls(None, load_char_ids(folder), batch_chars, runner, max_chars_of(config))
 
-    @torch.inference_mode()
     def log_probabilities(self, texts: Sequence[str]) -> list[float]:
+        """log P(complete request) per text, batched by length."""
         items = [encode_piece(t, self.char_ids, self.max_chars) for t in texts]
         out = [0.0] * len(texts)
         for chunk in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
-            batch = collate([items[k] for k in chunk])
-            logits = self.onnx(batch) if self.onnx is not None else self.model(**batch)["logits"]
-            logp = nn.functional.logsigmoid(logits.float()).tolist()
-            for k, v in zip(chunk, logp, strict=True):
+            batch = collate_numpy([items[k] for k in chunk])
+            run = self._onnx_log_probabilities if self.onnx is not None else self._torch_log_probabilities
+            for k, v in zip(chunk, run(batch).tolist(), strict=True):
                 out[k] = v
         return out
+
+    def _onnx_log_probabilities(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The cached graph's logits through a numpy log-sigmoid: this backend never imports torch."""
+        return log_sigmoid(self.onnx.first_numpy(batch))  # type: ignore[union-attr]
+
+    def _torch_log_probabilities(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The torch model with torch's own log-sigmoid (as it always ran)."""
+        import torch
+
+        with torch.inference_mode():
+            logits = self.model(**{k: torch.from_numpy(v) for k, v in batch.items()})["logits"]  # type: ignore[misc]
+            return torch.nn.functional.logsigmoid(logits.float()).numpy()
 
 
 def _export(folder: Path, path: Path) -> None:
