@@ -1,7 +1,7 @@
 """Load a trained generator folder and use it: replies for contexts, and perplexity of reference replies.
 
 A folder holds a plain BERT MLM (``config.json`` + fp16 ``model.safetensors``), its tokenizer, and
-``reply.json`` with the input limits it was trained with.
+``reply.json`` with the input limits it was trained with (``models/reply/config.py``, re-exported here).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,36 +18,25 @@ import torch
 from tqdm import tqdm
 
 from models.common.onnx import BACKENDS
+from models.reply.config import CONFIG_FILE, TRAIN_COMMAND, InputLimits, read_limits, save_limits
 from models.reply.decoding import DecodingConfig, generate
 from models.reply.features import PrefixLMCollator, ReplyTokenizer, encode_pair, source_ids, to_batch
 from models.reply.onnx_decoder import DecoderShape, OnnxDecoder
 from models.tokenization import load_tokenizer
+
+__all__ = ["CONFIG_FILE", "TRAIN_COMMAND", "GeneratedReply", "InputLimits", "ReplyGenerator", "load_mlm",
+           "read_limits", "save_limits"]
 
 if TYPE_CHECKING:  # transformers takes seconds to import; generation on a warm ONNX cache never needs it
     from transformers import BertForMaskedLM, PreTrainedTokenizerBase
 
     from models.reply.modeling import CachedDecoder
 
-CONFIG_FILE = "reply.json"
-TRAIN_COMMAND = "duihua train reply"
-
-
-@dataclass
-class InputLimits:
-    max_source_chars: int = 96   # ids in the source, [CLS] and [SEP]s included
-    max_turns: int = 3           # context turns kept (the query included)
-    max_target_chars: int = 40   # reply characters trained on
-
 
 @dataclass
 class GeneratedReply:
     text: str
     score: float  # mean log-probability per token, [SEP] included
-
-
-def save_limits(folder: Path, limits: InputLimits) -> None:
-    (folder / CONFIG_FILE).write_text(json.dumps({"model_type": "duihua-reply", **asdict(limits)}, indent=1),
-                                      encoding="utf-8")
 
 
 def load_mlm(folder: Path) -> BertForMaskedLM:
@@ -106,11 +95,7 @@ class ReplyGenerator:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         folder = Path(folder)
-        if not (folder / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"no reply generator in {folder} (missing {CONFIG_FILE}); train one with "
-                                    f"`{TRAIN_COMMAND}`")
-        meta = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-        limits = InputLimits(**{k: v for k, v in meta.items() if k in InputLimits.__dataclass_fields__})
+        limits = read_limits(folder)
         if backend == "torch":
             return cls(load_mlm(folder), load_tokenizer(folder), limits, folder=folder)
         files = [folder / "config.json", folder / "model.safetensors"]

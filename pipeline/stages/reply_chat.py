@@ -4,6 +4,12 @@ Both answer a whole query, and both implement ``answer(docs, texts)``, which ``r
 chat part of a query. The generator keeps the last turns of each ``session_id`` (the user's text and its own
 reply, up to the model's ``max_turns``) as context, in a bounded LRU of sessions; requests without a session
 are single-turn. Sampling is seeded per context, so the same conversation gets the same reply in any batch.
+
+The generator is loaded on first use, not when the pipeline is built: its decoding is torch code (about 2 s
+to import) and a default ``reply=hybrid`` run whose sentences all get template replies never needs it. Building
+the stage still checks the checkpoint (its ``reply.json``), so a missing one is a config error at start-up;
+the first chat reply after start pays the load (``duihua serve`` warms up on a template query), and a cache
+that cannot be written is reported then.
 """
 
 from __future__ import annotations
@@ -13,21 +19,37 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from models.reply.config import read_limits
 from models.reply.data import SOURCES, ChatDataError, ChatPair, load_source, read_tsv
-from models.reply.decoding import DecodingConfig
-from models.reply.inference import ReplyGenerator
 from models.reply.retrieval import BM25Index
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply
 from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
 
+if TYPE_CHECKING:  # both import torch; the generator is loaded on first use
+    from models.reply.decoding import DecodingConfig
+    from models.reply.inference import ReplyGenerator
+
 
 @lru_cache(maxsize=4)
 def _load_generator(folder: Path, backend: str, cache_dir: str, mtime_ns: int) -> ReplyGenerator:
     """Pipelines on the same checkpoint share one model; the weights' mtime picks up a retrained one."""
+    from models.reply.inference import ReplyGenerator
+
     return ReplyGenerator.from_pretrained(folder, backend=backend, cache_dir=cache_dir)
+
+
+def _decoding_config(decoding: Mapping[str, Any]) -> DecodingConfig:
+    """``reply.decoding`` checked now, when the stage is built (imports torch until DecodingConfig moves to a
+    torch-free module)."""
+    from models.reply.decoding import DecodingConfig
+
+    try:
+        return DecodingConfig(**dict(decoding))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"reply.decoding: {exc}") from exc
 
 
 class SessionHistory:
@@ -65,17 +87,36 @@ class GenerativeReplier:
                  max_sessions: int = 10000, batch_size: int = 32, backend: str = "torch",
                  cache_dir: str = "~/.cache/duihua") -> None:
         resolve_runtime(backend, "fp32", "cpu")   # the backend name; the cached decoder runs fp32 on CPU
-        try:
-            self.decoding = DecodingConfig(**dict(decoding))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"reply.decoding: {exc}") from exc
+        self.decoding = _decoding_config(decoding)
         folder = Path(checkpoint).resolve()
-        with checkpoint_errors("reply.checkpoint", folder), onnx_load_errors(backend):
-            self.generator = _load_generator(folder, backend, str(cache_dir), weights_mtime(folder))
+        with checkpoint_errors("reply.checkpoint", folder):
+            read_limits(folder)   # the checkpoint is there now; the model loads on first use (module docstring)
+        self._load_args = (folder, backend, str(cache_dir), weights_mtime(folder))
+        self._generator: ReplyGenerator | None = None
+        self._load_lock = threading.Lock()   # the HTTP server's worker threads may all ask for it at once
         if history_turns < 0:
             raise ConfigError(f"reply.history_turns: expected >= 0, got {history_turns}")
         self.history = SessionHistory(history_turns + 1, max_sessions)
         self.batch_size = batch_size
+
+    @property
+    def generator(self) -> ReplyGenerator:
+        """The generator, loaded by the first caller (the others wait for it) and kept."""
+        if self._generator is None:
+            with self._load_lock:
+                if self._generator is None:
+                    self._generator = self._load()
+        return self._generator
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the generator is loaded (it is on first use)."""
+        return self._generator is not None
+
+    def _load(self) -> ReplyGenerator:
+        folder, backend = self._load_args[:2]
+        with checkpoint_errors("reply.checkpoint", folder), onnx_load_errors(backend):
+            return _load_generator(*self._load_args)
 
     def generate(self, contexts: Sequence[Sequence[str]]) -> list[Reply]:
         return [Reply(text=r.text, source="generative", score=round(r.score, 4))

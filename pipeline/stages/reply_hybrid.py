@@ -7,6 +7,9 @@ reply placed where the first of them stood. A query where nothing fired and noth
 request whose slots are missing) is answered by the chat replier as a whole: generation is the fallback.
 ``unknown: fallback`` keeps ``unknown`` sentences away from chat: they contribute nothing, and a query of only
 ``unknown`` sentences gets the templates' "please rephrase" line.
+
+The generative chat replier loads its model on the first sentence that goes to chat (``reply_chat.py``), so
+queries that templates answer never load it (nor import torch for it); the first chat reply pays the load.
 """
 
 from __future__ import annotations
