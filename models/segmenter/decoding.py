@@ -3,11 +3,14 @@
 Why not argmax: per-character argmax can produce ``B S`` or ``M`` at the start, which are not words. Viterbi
 over the allowed transitions (B->M|E, M->M|E, E->B|S, S->B|S; start in B|S; end in E|S) returns the highest
 scoring *valid* sequence of log-probabilities, batched over sentences of different lengths.
+
+Numpy, float32 (the numbers torch computed before): decoding runs on either backend's logits, and the ONNX
+path never imports torch for it (issue #22).
 """
 
 from __future__ import annotations
 
-import torch
+import numpy as np
 
 from models.segmenter.features import B, E, M, S
 
@@ -15,9 +18,9 @@ NEG = -1e4
 ALLOWED = {B: (M, E), M: (M, E), E: (B, S), S: (B, S)}
 
 
-def transition_matrix() -> torch.Tensor:
-    """(4, 4) additive scores: 0 where ``from -> to`` is allowed, a large negative number elsewhere."""
-    trans = torch.full((4, 4), NEG)
+def transition_matrix() -> np.ndarray:
+    """(4, 4) float32 additive scores: 0 where ``from -> to`` is allowed, a large negative number elsewhere."""
+    trans = np.full((4, 4), NEG, dtype=np.float32)
     for src, dsts in ALLOWED.items():
         for dst in dsts:
             trans[src, dst] = 0.0
@@ -25,69 +28,72 @@ def transition_matrix() -> torch.Tensor:
 
 
 _TRANS = transition_matrix()
-_START = torch.tensor([0.0, NEG, NEG, 0.0])  # B or S
-_END = torch.tensor([NEG, NEG, 0.0, 0.0])    # E or S
+_START = np.array([0.0, NEG, NEG, 0.0], dtype=np.float32)  # B or S
+_END = np.array([NEG, NEG, 0.0, 0.0], dtype=np.float32)    # E or S
+_ALLOWED_PAIRS = _TRANS == 0
 
 
-_ALLOWED_PAIRS = (transition_matrix() == 0)
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """float32 log-softmax over the last axis (max-shifted, as ``torch.log_softmax``)."""
+    z = np.asarray(logits, dtype=np.float32)
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def argmax_is_valid(tags: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def argmax_is_valid(tags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """(batch,) bool: the per-character argmax already obeys the grammar within each length."""
     n, steps = tags.shape
     if steps == 0:
-        return torch.ones(n, dtype=torch.bool)
-    positions = torch.arange(steps)
-    inside = positions.unsqueeze(0) < lengths.unsqueeze(1)
+        return np.ones(n, dtype=bool)
+    inside = np.arange(steps)[None, :] < lengths[:, None]
     ok_pairs = _ALLOWED_PAIRS[tags[:, :-1], tags[:, 1:]] | ~inside[:, 1:]
     first_ok = (tags[:, 0] == B) | (tags[:, 0] == S) | (lengths == 0)
-    last = tags.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+    last = np.take_along_axis(tags, np.clip(lengths - 1, 0, None)[:, None], axis=1)[:, 0]
     last_ok = (last == E) | (last == S) | (lengths == 0)
-    return ok_pairs.all(dim=1) & first_ok & last_ok
+    return ok_pairs.all(axis=1) & first_ok & last_ok
 
 
-def decode(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+def decode(log_probs: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
     """Best valid tag paths; the argmax where it is already valid (then it is also the Viterbi path, and a
     trained model makes it so for most sentences), Viterbi for the rest."""
-    tags = log_probs.argmax(dim=-1)
+    log_probs, lengths = np.asarray(log_probs), np.asarray(lengths, dtype=np.int64)
+    tags = log_probs.argmax(axis=-1)
     valid = argmax_is_valid(tags, lengths)
     paths: list[list[int]] = [tags[i, : int(lengths[i])].tolist() if valid[i] else [] for i in range(len(tags))]
-    redo = (~valid).nonzero().flatten().tolist()
-    if redo:
-        for i, path in zip(redo, viterbi(log_probs[redo], lengths[redo]), strict=True):
+    redo = np.flatnonzero(~valid)
+    if len(redo):
+        for i, path in zip(redo.tolist(), viterbi(log_probs[redo], lengths[redo]), strict=True):
             paths[i] = path
     return paths
 
 
-def viterbi(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+def viterbi(log_probs: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
     """Best valid tag paths. ``log_probs``: (batch, T, 4) over the characters only; ``lengths``: (batch,)."""
+    log_probs = np.asarray(log_probs, dtype=np.float32)
+    lengths = np.asarray(lengths, dtype=np.int64)
     n, steps, _ = log_probs.shape
     if steps == 0:
         return [[] for _ in range(n)]
-    log_probs = log_probs.float()
     score = log_probs[:, 0] + _START  # (n, 4)
-    back = torch.zeros((n, steps, 4), dtype=torch.long)
+    back = np.zeros((n, steps, 4), dtype=np.int64)
     for t in range(1, steps):
-        cand = score.unsqueeze(2) + _TRANS  # (n, from, to)
-        best, arg = cand.max(dim=1)
-        new = best + log_probs[:, t]
-        active = (t < lengths).unsqueeze(1)
-        score = torch.where(active, new, score)
+        cand = score[:, :, None] + _TRANS  # (n, from, to)
+        arg = cand.argmax(axis=1)
+        new = np.take_along_axis(cand, arg[:, None, :], axis=1)[:, 0] + log_probs[:, t]
+        score = np.where((t < lengths)[:, None], new, score)
         back[:, t] = arg
     final = score + _END
-    paths: list[list[int]] = []
-    for i in range(n):
-        length = int(lengths[i])
-        if length == 0:
-            paths.append([])
-            continue
-        tag = int(final[i].argmax())
-        path = [tag]
-        for t in range(length - 1, 0, -1):
-            tag = int(back[i, t, tag])
-            path.append(tag)
-        paths.append(path[::-1])
-    return paths
+    return [_backtrack(back[i], int(final[i].argmax()), int(lengths[i])) for i in range(n)]
+
+
+def _backtrack(back: np.ndarray, last: int, length: int) -> list[int]:
+    """The path ending in tag ``last`` at ``length - 1``, read back through ``back`` (T, 4)."""
+    if length == 0:
+        return []
+    path = [last]
+    for t in range(length - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
 
 
 def is_valid(tags: list[int]) -> bool:

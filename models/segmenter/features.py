@@ -9,12 +9,15 @@ form a word); the vocabulary holds the ``max_size`` most frequent training bigra
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from models.common.bigrams import BOS, EOS, PAD_ID, UNK_ID, BigramVocab, bigrams
 from models.common.char_ids import CharIds as BaseCharIds
+
+if TYPE_CHECKING:  # collate returns tensors for training; inference uses collate_numpy and never loads torch
+    import torch
 
 TAGS = ("B", "M", "E", "S")
 B, M, E, S = range(4)
@@ -22,7 +25,7 @@ GRANULARITY_IDS = {"fine": 0, "coarse": 1}
 GRANULARITY_TOKENS = {"fine": "[FINE]", "coarse": "[COARSE]"}
 IGNORE = -100
 __all__ = ["BOS", "EOS", "PAD_ID", "UNK_ID", "BigramVocab", "CharIds", "bigrams", "bmes_tags", "collate",
-           "encode_example", "tags_to_spans"]
+           "collate_numpy", "encode_example", "tags_to_spans"]
 
 
 def bmes_tags(words: Sequence[Sequence[str]]) -> list[int]:
@@ -76,26 +79,27 @@ def encode_example(chars: Sequence[str], granularity: str, char_ids: CharIds, vo
     return ex
 
 
-def collate(batch: Sequence[Mapping[str, np.ndarray | int]]) -> dict[str, torch.Tensor]:
-    """Pad to the longest example; [PAD] = 0 for ids and bigrams, -100 for labels."""
+def collate_numpy(batch: Sequence[Mapping[str, np.ndarray | int]]) -> dict[str, np.ndarray]:
+    """Pad to the longest example, as int64 numpy arrays; [PAD] = 0 for ids and bigrams, -100 for labels.
+    Numpy so that inference on ONNX Runtime never imports torch (issue #22)."""
     width = max(len(ex["input_ids"]) for ex in batch)
     n = len(batch)
-    out = {
-        "input_ids": torch.zeros((n, width), dtype=torch.long),
-        "attention_mask": torch.zeros((n, width), dtype=torch.long),
-        "bigram_left": torch.zeros((n, width), dtype=torch.long),
-        "bigram_right": torch.zeros((n, width), dtype=torch.long),
-        "granularity": torch.tensor([int(ex["granularity"]) for ex in batch], dtype=torch.long),
-    }
+    keys = ("input_ids", "bigram_left", "bigram_right")
+    out = {k: np.zeros((n, width), dtype=np.int64) for k in (*keys, "attention_mask")}
+    out["granularity"] = np.array([int(ex["granularity"]) for ex in batch], dtype=np.int64)
     has_labels = "labels" in batch[0]
     if has_labels:
-        out["labels"] = torch.full((n, width), IGNORE, dtype=torch.long)
+        out["labels"] = np.full((n, width), IGNORE, dtype=np.int64)
     for i, ex in enumerate(batch):
         k = len(ex["input_ids"])
-        out["input_ids"][i, :k] = torch.from_numpy(np.asarray(ex["input_ids"], dtype=np.int64))
+        for key in keys + (("labels",) if has_labels else ()):
+            out[key][i, :k] = ex[key]
         out["attention_mask"][i, :k] = 1
-        out["bigram_left"][i, :k] = torch.from_numpy(np.asarray(ex["bigram_left"], dtype=np.int64))
-        out["bigram_right"][i, :k] = torch.from_numpy(np.asarray(ex["bigram_right"], dtype=np.int64))
-        if has_labels:
-            out["labels"][i, :k] = torch.from_numpy(np.asarray(ex["labels"], dtype=np.int64))
     return out
+
+
+def collate(batch: Sequence[Mapping[str, np.ndarray | int]]) -> dict[str, torch.Tensor]:
+    """``collate_numpy`` as torch tensors (int64), for training and the torch model."""
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in collate_numpy(batch).items()}

@@ -8,6 +8,8 @@ mixed lengths wastes little padding.
 Under ``backend=onnx|onnx-int8`` the network is built only when its graph is not yet cached (inside the export
 callback): with a warm cache, loading reads the config, the tokenizer's ids and the bigrams, and neither
 transformers nor the torch model is imported or built (issue #22: that import alone cost ~4 s per start).
+Inputs are padded and logits decoded in numpy on both backends, so the ONNX path does not import torch
+either (another ~1.8 s); torch comes in only for ``backend=torch`` and inside the export callback.
 """
 
 from __future__ import annotations
@@ -16,39 +18,55 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from models.charmap import model_view
 from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
 from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches, resolve_precision
 from models.segmenter.config import CONFIG_FILE, SegmenterCheckpoint
-from models.segmenter.decoding import decode
-from models.segmenter.features import GRANULARITY_IDS, BigramVocab, CharIds, collate, encode_example, tags_to_spans
+from models.segmenter.decoding import decode, log_softmax
+from models.segmenter.features import (
+    GRANULARITY_IDS,
+    BigramVocab,
+    CharIds,
+    collate_numpy,
+    encode_example,
+    tags_to_spans,
+)
 from models.tokenization import load_char_ids
 
-if TYPE_CHECKING:  # modeling imports transformers; the ONNX path on a warm cache never needs it
+if TYPE_CHECKING:  # modeling imports transformers, torch costs ~1.8 s: ONNX on a warm cache needs neither
+    import torch
+
     from models.segmenter.modeling import SegmenterModel
 
 BREAKS = set("。！？；，!?;,、：:")
 MODEL_INPUTS = ("input_ids", "attention_mask", "bigram_left", "bigram_right")
 
 
-class _LogitsOnly(torch.nn.Module):
-    """The segmenter as ``inputs -> logits``, the signature an ONNX graph needs."""
+def _logits_only(model: SegmenterModel) -> torch.nn.Module:
+    """The segmenter as ``inputs -> logits``, the signature an ONNX graph needs (built where torch is loaded
+    anyway: an export)."""
+    import torch
 
-    def __init__(self, model: SegmenterModel) -> None:
-        super().__init__()
-        self.model = model
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-    def forward(self, input_ids, attention_mask, bigram_left, bigram_right):  # noqa: ANN001, ANN201
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, bigram_left=bigram_left,
-                          bigram_right=bigram_right)["logits"]
+        def forward(self, input_ids, attention_mask, bigram_left, bigram_right):  # noqa: ANN001, ANN202
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, bigram_left=bigram_left,
+                              bigram_right=bigram_right)["logits"]
+
+    return LogitsOnly()
 
 
 def export_segmenter(model: SegmenterModel, path: Path) -> None:
+    import torch
+
     example = {k: torch.ones((2, 8), dtype=torch.long) for k in MODEL_INPUTS}
-    export(_LogitsOnly(model), example, ["logits"], path)
+    export(_logits_only(model), example, ["logits"], path)
 
 
 def export_checkpoint(folder: Path, path: Path) -> None:
@@ -123,24 +141,32 @@ class Segmenter:
         return cls(model, CharIds.from_tokenizer(tokenizer), BigramVocab.load(folder), **kwargs)
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits as a torch tensor, for callers that compare backends (``duihua export``, tests)."""
+        import torch
+
+        return torch.from_numpy(self._scores({k: np.asarray(v) for k, v in batch.items()}))
+
+    def _scores(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """float32 logits of a ``collate_numpy`` batch, from ONNX Runtime or the torch model."""
         inputs = {k: v for k, v in batch.items() if k in MODEL_INPUTS}
         if self.onnx is not None:
-            return self.onnx(inputs)
-        with autocast(self.precision, self.device):
-            return self.model(**{k: v.to(self.device) for k, v in inputs.items()})["logits"]
+            return self.onnx.first_numpy(inputs).astype(np.float32, copy=False)
+        import torch
 
-    @torch.inference_mode()
+        with torch.inference_mode(), autocast(self.precision, self.device):
+            logits = self.model(**{k: torch.from_numpy(v).to(self.device) for k, v in inputs.items()})["logits"]
+        return logits.float().cpu().numpy()
+
     def tag(self, sequences: Sequence[Sequence[str]], granularity: str) -> list[list[int]]:
         """B/M/E/S tags for folded character sequences (each at most ``max_chars`` long)."""
         if granularity not in GRANULARITY_IDS:
             raise ValueError(f"granularity must be one of {list(GRANULARITY_IDS)}, got {granularity!r}")
         result: list[list[int]] = [[] for _ in sequences]
         for chunk in length_batches([len(s) for s in sequences], self.batch_chars):
-            batch = collate([encode_example(sequences[k], granularity, self.char_ids, self.bigram_vocab)
-                             for k in chunk])
-            logits = self._logits(batch)
-            log_probs = torch.log_softmax(logits[:, 2:-1].float(), dim=-1).cpu()  # characters only
-            lengths = torch.tensor([len(sequences[k]) for k in chunk])
+            batch = collate_numpy([encode_example(sequences[k], granularity, self.char_ids, self.bigram_vocab)
+                                    for k in chunk])
+            log_probs = log_softmax(self._scores(batch)[:, 2:-1])  # characters only
+            lengths = np.array([len(sequences[k]) for k in chunk], dtype=np.int64)
             for k, path in zip(chunk, decode(log_probs, lengths), strict=True):
                 result[k] = path
         return result

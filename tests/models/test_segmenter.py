@@ -7,13 +7,14 @@ import itertools
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import BertConfig, BertModel
 
 from models.charmap import model_view
 from models.segmenter.corpus import COARSE_RULES, coarse_view, load_views, parse_pos_line
-from models.segmenter.decoding import decode, is_valid, transition_matrix, viterbi
+from models.segmenter.decoding import decode, is_valid, log_softmax, transition_matrix, viterbi
 from models.segmenter.features import (
     B,
     BigramVocab,
@@ -23,6 +24,7 @@ from models.segmenter.features import (
     S,
     bmes_tags,
     collate,
+    collate_numpy,
     encode_example,
     tags_to_spans,
 )
@@ -112,7 +114,7 @@ def test_viterbi_finds_the_best_valid_path_like_brute_force():
     gen = torch.Generator().manual_seed(0)
     for length in range(1, 7):
         scores = torch.log_softmax(torch.randn(3, length, 4, generator=gen) * 3, dim=-1)
-        paths = viterbi(scores, torch.full((3,), length))
+        paths = viterbi(scores.numpy(), torch.full((3,), length).numpy())
         for i in range(3):
             assert paths[i] == brute_force(scores[i])
 
@@ -123,7 +125,7 @@ def test_viterbi_always_returns_a_valid_segmentation_even_when_argmax_is_not():
     lengths = torch.randint(0, 31, (64,), generator=gen)
     argmax_invalid = sum(not is_valid(scores[i, : lengths[i]].argmax(-1).tolist()) for i in range(64))
     assert argmax_invalid > 10  # the test is meaningful: raw argmax breaks the grammar often
-    for i, path in enumerate(viterbi(scores, lengths)):
+    for i, path in enumerate(viterbi(scores.numpy(), lengths.numpy())):
         assert len(path) == int(lengths[i]) and is_valid(path)
 
 
@@ -131,10 +133,38 @@ def test_decode_equals_viterbi_and_takes_the_argmax_shortcut_only_when_valid():
     gen = torch.Generator().manual_seed(2)
     scores = torch.log_softmax(torch.randn(200, 12, 4, generator=gen) * 4, dim=-1)
     lengths = torch.randint(0, 13, (200,), generator=gen)
-    assert decode(scores, lengths) == viterbi(scores, lengths)
+    assert decode(scores.numpy(), lengths.numpy()) == viterbi(scores.numpy(), lengths.numpy())
     confident = torch.full((1, 4, 4), -9.0)
     confident[0, [0, 1, 2, 3], [B, E, S, S]] = 0.0  # argmax B E S S is valid
-    assert decode(confident, torch.tensor([4])) == [[B, E, S, S]]
+    assert decode(confident.numpy(), [4]) == [[B, E, S, S]]
+
+
+def test_numpy_log_softmax_gives_torchs_numbers():
+    """Decoding moved from torch to numpy (no torch on the ONNX path): the log-probabilities it reads are
+    torch's to float32 rounding, so paths do not change."""
+    logits = torch.randn(8, 40, 4, generator=torch.Generator().manual_seed(3)) * 6
+    got = log_softmax(logits.numpy())
+    assert got.dtype == np.float32
+    assert np.abs(got - torch.log_softmax(logits, dim=-1).numpy()).max() < 1e-6
+
+
+def test_collate_numpy_pads_ids_bigrams_and_labels_as_int64():
+    """Inference pads with numpy (no torch on the ONNX path), training and the torch model take the same
+    arrays as tensors: each row is the example, then 0 (-100 for labels)."""
+    vocab = BigramVocab.build([list("北京大学")], min_count=1, max_size=10)
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[FINE]", "[COARSE]", *"北京大"]
+    char_ids = CharIds({c: i for i, c in enumerate(tokens)}, 1, 2, 3)
+    examples = [encode_example(list(w), "coarse", char_ids, vocab, bmes_tags([list(w)])) for w in ("北京大学", "京")]
+    arrays, tensors = collate_numpy(examples), collate(examples)
+    assert arrays.keys() == tensors.keys()
+    for key, value in arrays.items():
+        assert value.dtype == np.int64 and np.array_equal(value, tensors[key].numpy()), key
+    assert arrays["granularity"].tolist() == [1, 1]
+    assert arrays["attention_mask"].tolist() == [[1] * 7, [1] * 4 + [0] * 3]
+    for key in ("input_ids", "bigram_left", "bigram_right", "labels"):
+        assert np.array_equal(arrays[key][1, :4], examples[1][key]), key
+        assert (arrays[key][1, 4:] == (-100 if key == "labels" else 0)).all(), key
+
 
 
 def test_transition_matrix_allows_exactly_the_bmes_grammar():
