@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from models.common.char_ids import CharIds
 from models.intent.features import SlotTagVocab, encode_text
-from models.intent.features import collate as collate_intent
+from models.intent.features import collate_numpy as collate_intent_numpy
 from models.normalization import normalize
 from models.slots.data import Span
+
+if TYPE_CHECKING:  # collate gives training tensors; inference pads with collate_numpy and never loads torch
+    import torch
 
 IGNORE = -100
 
@@ -50,13 +53,21 @@ def encode(text: str, char_slots: Sequence[Sequence[str]], char_ids: CharIds, vo
     return item
 
 
-def collate(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """The intent model's batch (ids, mask, gazetteer tags, joint-model labels) plus BIO labels and bigrams."""
-    batch = collate_intent(items, pad_id)
+def collate_numpy(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, np.ndarray]:
+    """The intent model's batch (ids, mask, gazetteer tags, joint-model labels) plus BIO labels and bigrams,
+    as int64 numpy arrays: inference on ONNX Runtime pads with this and never imports torch (issue #22)."""
+    batch = collate_intent_numpy(items, pad_id)
     width = batch["input_ids"].shape[1]
     for key, shape in (("labels", ()), ("bigram_ids", (2,))):
         if key in items[0]:
-            batch[key] = torch.full((len(items), width, *shape), IGNORE if key == "labels" else 0, dtype=torch.long)
+            batch[key] = np.full((len(items), width, *shape), IGNORE if key == "labels" else 0, dtype=np.int64)
             for i, x in enumerate(items):
-                batch[key][i, :len(x[key])] = torch.tensor(x[key])
+                batch[key][i, :len(x[key])] = x[key]
     return batch
+
+
+def collate(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, torch.Tensor]:
+    """``collate_numpy`` as torch tensors (same dtypes and values): training, ``backend=torch``, ``classify``."""
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in collate_numpy(items, pad_id).items()}

@@ -8,7 +8,9 @@ Runtime (``backend``), as the other stages.
 
 Under ``backend=onnx|onnx-int8`` the network is built only when its graph is not yet cached (inside the export
 callback): with a warm cache, loading reads the config, the tokenizer's ids and the CRF transitions (one tensor
-of the weights file), and neither transformers nor the torch model is imported or built (issue #22).
+of the weights file), and neither transformers nor the torch model is imported or built (issue #22). Inputs
+are padded and outputs decoded in numpy on both backends, so that path does not import torch either: torch
+comes in for ``backend=torch``, inside the export callback, and for ``classify`` (heads the graph lacks).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from models.common.char_ids import CharIds
 from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
@@ -27,13 +28,13 @@ from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches
 from models.intent.features import SlotTagVocab
 from models.slots.config import CONFIG_FILE, SlotCheckpoint, SlotHeadConfig, illegal_transitions
-from models.slots.features import collate, encode
+from models.slots.features import collate, collate_numpy, encode
 from models.tokenization import load_char_ids, load_pad_id
 
-if TYPE_CHECKING:  # modeling imports transformers; the ONNX path on a warm cache never needs it
+if TYPE_CHECKING:  # modeling imports transformers, torch costs ~1.8 s: ONNX on a warm cache needs neither
+    import torch
+
     from models.slots.modeling import SlotTaggerModel
-
-
 
 
 @dataclass(frozen=True)
@@ -44,17 +45,26 @@ class TaggedSpan:
     score: float
 
 
-class _LogitsOnly(torch.nn.Module):
-    def __init__(self, model: SlotTaggerModel) -> None:
-        super().__init__()
-        self.model = model
+def _logits_only(model: SlotTaggerModel) -> torch.nn.Module:
+    """The tagger as ``inputs -> logits``, the signature an ONNX graph needs (built where torch is loaded
+    anyway: an export)."""
+    import torch
 
-    def forward(self, input_ids, attention_mask, slot_types, slot_positions, bigram_ids=None):  # noqa: ANN001, ANN201
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, slot_types=slot_types,
-                          slot_positions=slot_positions, bigram_ids=bigram_ids)["logits"]
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, slot_types, slot_positions, bigram_ids=None):  # noqa: ANN001, ANN202
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, slot_types=slot_types,
+                              slot_positions=slot_positions, bigram_ids=bigram_ids)["logits"]
+
+    return LogitsOnly()
 
 
 def export_slots(model: SlotTaggerModel, path: Path) -> None:
+    import torch
+
     k = model.head_config.max_tags
     example = {"input_ids": torch.full((3, 7), 5, dtype=torch.long),
                "attention_mask": torch.ones((3, 7), dtype=torch.long),
@@ -64,7 +74,7 @@ def export_slots(model: SlotTaggerModel, path: Path) -> None:
         example["bigram_ids"] = torch.ones((3, 7, 2), dtype=torch.long)
     axes = {name: {0: "batch", 1: "seq"} for name in example}
     axes["logits"] = {0: "batch", 1: "seq"}
-    export(_LogitsOnly(model), example, ["logits"], path, axes)
+    export(_logits_only(model), example, ["logits"], path, axes)
 
 
 def export_checkpoint(folder: Path, path: Path) -> None:
@@ -232,33 +242,40 @@ class SlotTagger:
         return [encode(t, s, self.char_ids, self.vocab, self.max_chars, bigram_buckets=self.head.bigram_buckets)
                 for t, s in zip(texts, char_slots, strict=True)]
 
-    @torch.inference_mode()
+    def _scores(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """float32 logits of a ``collate_numpy`` batch, from ONNX Runtime or the torch model."""
+        if self.onnx is not None:
+            return self.onnx.first_numpy(batch).astype(np.float32, copy=False)
+        import torch
+
+        model = self._torch_model()
+        with torch.inference_mode(), autocast(self.precision, self.device):
+            logits = model(**{k: torch.from_numpy(v).to(self.device) for k, v in batch.items()})["logits"]
+        return logits.float().cpu().numpy()
+
     def logits(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None = None
                ) -> list[np.ndarray]:
         """Per text, the (n x tags) tag logits of its first ``max_chars`` characters."""
         items = self._encode(texts, char_slots)
         out: list[np.ndarray] = [np.zeros((0, len(self.tags)), np.float32)] * len(items)
         for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
-            batch = collate([items[i] for i in idx], self.pad_id)
-            if self.onnx is not None:
-                logits = self.onnx(batch)
-            else:
-                with autocast(self.precision, self.device):
-                    logits = self._torch_model()(**{k: v.to(self.device) for k, v in batch.items()})["logits"]
-            z = logits.float().cpu().numpy()
+            z = self._scores(collate_numpy([items[i] for i in idx], self.pad_id))
             for row, i in enumerate(idx):
                 out[i] = z[row, 1:len(items[i]["input_ids"]) - 1]
         return out
 
-    @torch.inference_mode()
     def classify(self, texts: Sequence[str], char_slots: Sequence[Sequence[Sequence[str]]] | None = None
                  ) -> tuple[list[str | None], list[str | None]]:
-        """The joint model's argmax domain and ``domain/intent`` per text (None where it has no such head)."""
+        """The joint model's argmax domain and ``domain/intent`` per text (None where it has no such head).
+        The heads are not in the ONNX graph, so this runs the torch model on either backend."""
+        import torch
+
         items = self._encode(texts, char_slots)
         domains: list[str | None] = [None] * len(items)
         intents: list[str | None] = [None] * len(items)
         for idx in length_batches([len(x["input_ids"]) for x in items], self.batch_chars):
-            out = self._torch_model()(**collate([items[i] for i in idx], self.pad_id))
+            with torch.inference_mode():
+                out = self._torch_model()(**collate([items[i] for i in idx], self.pad_id))
             for key, labels, target in (("domain_logits", self.head.domains, domains),
                                         ("intent_logits", self.head.intents, intents)):
                 if key in out:

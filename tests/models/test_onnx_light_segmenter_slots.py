@@ -1,7 +1,8 @@
-"""ONNX on a warm cache loads without transformers (issue #22): the segmenter and the slot tagger are built from
-their checkpoints' JSON, tokenizer.json (and the bigram list, the CRF transitions), and the torch model only
-inside the export callback of a cache miss. Each check runs the loader in a fresh interpreter, after warming a
-private cache in this one, and compares its outputs with the cold-cache loader's."""
+"""ONNX on a warm cache loads without transformers or torch (issue #22): the segmenter and the slot tagger are
+built from their checkpoints' JSON, tokenizer.json (and the bigram list, the CRF transitions), and the torch model
+only inside the export callback of a cache miss; inputs are padded and outputs decoded in numpy. Each check runs
+the loader in a fresh interpreter, after warming a private cache in this one (which imports torch to export),
+and compares its outputs with the cold-cache loader's."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ out = {"fine": seg.segment(args["texts"], "fine"), "coarse": seg.segment(args["t
        "spans": [[[s.start, s.end, s.label, s.score] for s in row]
                  for row in tagger.predict(args["texts"], args["char_slots"])],
        "logits": [z.tolist() for z in tagger.logits(args["texts"], args["char_slots"])],
-       "transformers": "transformers" in sys.modules,
+       "transformers": "transformers" in sys.modules, "torch": "torch" in sys.modules,
        "modeling": sorted(m for m in sys.modules if m.endswith(".modeling")),
        "holds_model": [seg.model is not None, tagger.model is not None, stage.model.model is not None]}
 print(json.dumps(out))
@@ -75,7 +76,8 @@ def as_json(value: object) -> object:
     return json.loads(json.dumps(value))
 
 
-def test_segmenter_and_slots_on_a_warm_onnx_cache_never_import_transformers(cold, char_slots) -> None:  # noqa: ANN001
+def test_segmenter_and_slots_on_a_warm_onnx_cache_never_import_transformers_or_torch(  # noqa: ANN001
+        cold, char_slots) -> None:
     assert any(any(tags) for tags in char_slots[0]), "the gazetteer tagged nothing: the fusion goes unexercised"
     cache, seg, tagger = cold
     assert seg.model is None and tagger.model is None   # the export's torch models are not kept
@@ -84,6 +86,7 @@ def test_segmenter_and_slots_on_a_warm_onnx_cache_never_import_transformers(cold
     warm = run_fresh({"segmenter": str(SEGMENTER), "slots": str(SLOTS), "cache": str(cache), "texts": TEXTS,
                       "char_slots": char_slots})
     assert warm["transformers"] is False and warm["modeling"] == []
+    assert warm["torch"] is False, "torch was imported on the ONNX path (pre- or post-processing, a stage module)"
     assert warm["holds_model"] == [False, False, False]
     assert warm["fine"] == as_json(seg.segment(TEXTS, "fine"))
     assert warm["coarse"] == as_json(seg.segment(TEXTS, "coarse"))

@@ -185,3 +185,31 @@ def test_crf_marginals_are_distributions_and_agree_with_brute_force() -> None:
     total = sum(weights.values())
     expected = [[sum(w for ys, w in weights.items() if ys[t] == k) / total for k in range(3)] for t in range(3)]
     assert np.allclose(p, expected)
+
+
+def test_collate_numpy_pads_every_input_as_the_model_reads_it() -> None:
+    """Inference pads with numpy (no torch on the ONNX path), training and the torch model take the same
+    arrays as tensors: each row is the item's ids, gazetteer tags, bigrams and labels, then padding (the
+    tokenizer's pad id for ids, -100 for labels, 0 elsewhere), all int64."""
+    import numpy as np
+
+    from models.slots.features import IGNORE, collate_numpy
+
+    char_ids = CharIds({c: i + 5 for i, c in enumerate(CHARS)}, 1, 2, 3)
+    vocab = SlotTagVocab(["song", "singer"], 3)
+    index = {t: i for i, t in enumerate(SlotHeadConfig(labels=["song"]).tags)}
+    tags = [char_tags(4, [(1, 3, "song"), (0, 3, "singer")]), []]
+    items = [encode(t, s, char_ids, vocab, 60, index, spans, bigram_buckets=50)
+             for t, s, spans in zip(["来稻香吧", "听"], tags, [((1, 3, "song"),), ()], strict=True)]
+    arrays, tensors = collate_numpy(items, pad_id=4), collate(items, pad_id=4)
+    assert arrays.keys() == tensors.keys() == {"input_ids", "attention_mask", "slot_types", "slot_positions",
+                                                 "bigram_ids", "labels"}
+    fill = {"input_ids": 4, "labels": IGNORE}
+    for key, value in arrays.items():
+        assert value.dtype == np.int64 and value.shape[:2] == (2, 6), key
+        assert np.array_equal(value, tensors[key].numpy()), key
+        for row, item in enumerate(items):
+            n = len(item["input_ids"])
+            want = np.ones(n) if key == "attention_mask" else np.asarray(item[key])
+            assert np.array_equal(value[row, :n], want) and (value[row, n:] == fill.get(key, 0)).all(), key
+    assert (arrays["slot_types"][0] > 1).any()   # the gazetteer's tags reach the model
