@@ -21,15 +21,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from models.reply.config import read_limits
+from models.reply.config import DecodingConfig, read_limits
 from models.reply.data import SOURCES, ChatDataError, ChatPair, load_source, read_tsv
 from models.reply.retrieval import BM25Index
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply
 from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
 
-if TYPE_CHECKING:  # both import torch; the generator is loaded on first use
-    from models.reply.decoding import DecodingConfig
+if TYPE_CHECKING:  # imports torch; the generator is loaded on first use
     from models.reply.inference import ReplyGenerator
 
 
@@ -42,10 +41,7 @@ def _load_generator(folder: Path, backend: str, cache_dir: str, mtime_ns: int) -
 
 
 def _decoding_config(decoding: Mapping[str, Any]) -> DecodingConfig:
-    """``reply.decoding`` checked now, when the stage is built (imports torch until DecodingConfig moves to a
-    torch-free module)."""
-    from models.reply.decoding import DecodingConfig
-
+    """``reply.decoding`` checked now, when the stage is built."""
     try:
         return DecodingConfig(**dict(decoding))
     except (TypeError, ValueError) as exc:

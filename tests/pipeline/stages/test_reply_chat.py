@@ -174,8 +174,6 @@ def test_the_shipped_chat_stage_loads_its_generator_on_the_first_chat_sentence(l
     assert lazy_run["after_chat"]["loaded"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="DecodingConfig lives in models/reply/decoding.py, which imports torch; "
-                                       "reply.decoding is checked at build time with it (issue #22)")
 def test_the_shipped_chat_stage_imports_torch_only_for_a_chat_sentence(lazy_run: dict) -> None:
     assert lazy_run["built"]["torch"] is False and lazy_run["after_template"]["torch"] is False
     assert lazy_run["after_chat"]["torch"] is True
