@@ -17,7 +17,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-PAD_TYPE = 0   # slot-type id of padding tags (``models.intent.features.SlotTagVocab``)
+from models.common.slot_tags import PAD_TYPE
 
 
 class FusionConfig(Protocol):

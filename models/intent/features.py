@@ -19,15 +19,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.common.char_ids import CharIds
+from models.common.slot_tags import PAD_TYPE
 from models.intent.data import IntentExample
 from models.normalization import normalize
 
 if TYPE_CHECKING:
     import torch
 
-# slot-type id of padding tags; must equal ``models.common.slot_fusion.PAD_TYPE`` (the embedding's padding_idx),
-# which is not imported from there because that module imports torch (tests/models/test_intent.py checks them)
-PAD_TYPE = 0
 NO_SLOT = 1
 BIO = {"B": 1, "I": 2}
 IGNORE = -100

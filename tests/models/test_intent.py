@@ -104,13 +104,6 @@ def test_token_fusion_appends_one_token_per_matched_type(tiny_tokenizer) -> None
     assert len(extra["slot_types"]) == len(extra["input_ids"])
 
 
-def test_the_padding_slot_type_is_the_fusion_embeddings_padding_index() -> None:
-    """features keeps its own PAD_TYPE (slot_fusion imports torch); the two must not drift apart."""
-    from models.common import slot_fusion
-
-    assert PAD_TYPE == slot_fusion.PAD_TYPE
-
-
 def test_collate_is_the_numpy_batch_as_long_tensors(tiny_tokenizer) -> None:  # noqa: ANN001
     """Training's torch batch and inference's numpy batch hold the same numbers (ngrams, labels, soft targets)."""
     from models.intent.features import collate_numpy
