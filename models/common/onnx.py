@@ -78,6 +78,25 @@ def export(module: torch.nn.Module, example: dict[str, torch.Tensor], output_nam
         tmp.unlink(missing_ok=True)
 
 
+def export_logits(model: torch.nn.Module, example: dict[str, torch.Tensor], path: Path,
+                  dynamic_axes: Mapping[str, Mapping[int, str]] | None = None) -> None:
+    """``export`` of a tagger whose forward takes the example's names as keywords and returns a dict with
+    ``logits``: the graph is ``inputs -> logits``, the one output inference reads."""
+    import torch
+
+    names = list(example)
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.model(**dict(zip(names, inputs, strict=True)))["logits"]
+
+    export(LogitsOnly(), example, ["logits"], path, dynamic_axes)
+
+
 def _private_temp(path: Path) -> Path:
     """A temporary file next to ``path`` that no other process or thread writes (``.onnx``: the exporter and
     the quantizer look at the suffix)."""

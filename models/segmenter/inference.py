@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.charmap import model_view
-from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
+from models.common.onnx import BACKENDS, OnnxRunner, export_logits, load_runner
 from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches, resolve_precision
 from models.segmenter.config import CONFIG_FILE, SegmenterCheckpoint
@@ -45,28 +45,11 @@ BREAKS = set("。！？；，!?;,、：:")
 MODEL_INPUTS = ("input_ids", "attention_mask", "bigram_left", "bigram_right")
 
 
-def _logits_only(model: SegmenterModel) -> torch.nn.Module:
-    """The segmenter as ``inputs -> logits``, the signature an ONNX graph needs (built where torch is loaded
-    anyway: an export)."""
-    import torch
-
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask, bigram_left, bigram_right):  # noqa: ANN001, ANN202
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, bigram_left=bigram_left,
-                              bigram_right=bigram_right)["logits"]
-
-    return LogitsOnly()
-
-
 def export_segmenter(model: SegmenterModel, path: Path) -> None:
     import torch
 
     example = {k: torch.ones((2, 8), dtype=torch.long) for k in MODEL_INPUTS}
-    export(_logits_only(model), example, ["logits"], path)
+    export_logits(model, example, path)
 
 
 def export_checkpoint(folder: Path, path: Path) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.common.char_ids import CharIds
-from models.common.onnx import BACKENDS, OnnxRunner, export, load_runner
+from models.common.onnx import BACKENDS, OnnxRunner, export_logits, load_runner
 from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches
 from models.intent.features import SlotTagVocab
@@ -32,7 +32,6 @@ from models.slots.features import collate, collate_numpy, encode
 from models.tokenization import load_char_ids, load_pad_id
 
 if TYPE_CHECKING:  # modeling imports transformers, torch costs ~1.8 s: ONNX on a warm cache needs neither
-    import torch
 
     from models.slots.modeling import SlotTaggerModel
 
@@ -43,23 +42,6 @@ class TaggedSpan:
     end: int          # exclusive
     label: str
     score: float
-
-
-def _logits_only(model: SlotTaggerModel) -> torch.nn.Module:
-    """The tagger as ``inputs -> logits``, the signature an ONNX graph needs (built where torch is loaded
-    anyway: an export)."""
-    import torch
-
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask, slot_types, slot_positions, bigram_ids=None):  # noqa: ANN001, ANN202
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, slot_types=slot_types,
-                              slot_positions=slot_positions, bigram_ids=bigram_ids)["logits"]
-
-    return LogitsOnly()
 
 
 def export_slots(model: SlotTaggerModel, path: Path) -> None:
@@ -74,7 +56,7 @@ def export_slots(model: SlotTaggerModel, path: Path) -> None:
         example["bigram_ids"] = torch.ones((3, 7, 2), dtype=torch.long)
     axes = {name: {0: "batch", 1: "seq"} for name in example}
     axes["logits"] = {0: "batch", 1: "seq"}
-    export(_logits_only(model), example, ["logits"], path, axes)
+    export_logits(model, example, path, axes)
 
 
 def export_checkpoint(folder: Path, path: Path) -> None:

@@ -27,7 +27,6 @@ from models.splitter.spans import TERMINATORS, extend_over_closing, punct_cuts, 
 from models.tokenization import load_char_ids
 
 if TYPE_CHECKING:  # modeling imports transformers and torch (seconds); only the torch backend and an export
-    import torch  # build it, so the ONNX path on a warm cache imports neither
 
     from models.splitter.modeling import SplitterModel
 
@@ -39,29 +38,11 @@ def export_onnx(folder: Path, names: Sequence[str], path: Path) -> None:
     warm cache never imports transformers or torch."""
     import torch
 
-    from models.common.onnx import export
+    from models.common.onnx import export_logits
     from models.splitter.modeling import SplitterModel
 
     model = SplitterModel.load(folder)
-    example = {k: torch.ones((2, 8), dtype=torch.long) for k in names}
-    export(_logits_only(model), example, ["logits"], path)
-
-
-def _logits_only(model: SplitterModel) -> torch.nn.Module:
-    """The splitter as ``inputs -> logits``, the signature an ONNX graph needs (a class built here, so
-    defining it does not import torch)."""
-    import torch
-
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask, bigram_left=None, bigram_right=None):  # noqa: ANN001, ANN202
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, bigram_left=bigram_left,
-                              bigram_right=bigram_right)["logits"]
-
-    return LogitsOnly()
+    export_logits(model, {k: torch.ones((2, 8), dtype=torch.long) for k in names}, path)
 
 
 def windows(n: int, size: int, margin: int) -> list[tuple[int, int, int, int]]:

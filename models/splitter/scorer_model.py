@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from models.common.onnx import export
+from models.common.onnx import export_logits
 from models.encoder.modeling import copy_encoder_weights, truncated_config
 from models.splitter.config import RequestScorerCheckpoint, ScorerHeadConfig
 
@@ -50,19 +50,9 @@ def build_scorer(encoder: BertModel, encoder_layers: int | None, head: ScorerHea
     return model
 
 
-class _LogitsOnly(nn.Module):
-    def __init__(self, model: RequestScorerModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask):  # noqa: ANN001, ANN201
-        return self.model(input_ids=input_ids, attention_mask=attention_mask)["logits"]
-
-
 def export_onnx(folder: Path, path: Path) -> None:
     """Load the checkpoint and export it as ``(input_ids, attention_mask) -> logits`` (one per piece): called
     on an ONNX cache miss only, so a warm cache never builds the model."""
     model = RequestScorerModel.load(folder)
     example = {k: torch.ones((2, 8), dtype=torch.long) for k in MODEL_INPUTS}
-    export(_LogitsOnly(model), example, ["logits"], path, {k: {0: "batch", 1: "seq"} for k in MODEL_INPUTS}
-           | {"logits": {0: "batch"}})
+    export_logits(model, example, path, {k: {0: "batch", 1: "seq"} for k in MODEL_INPUTS} | {"logits": {0: "batch"}})
