@@ -30,6 +30,21 @@ def mini_lexicons(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
+def run_fresh(script: str, args: dict) -> dict:
+    """``script`` in a new interpreter (a clean ``sys.modules``: what a start-up imports) with ``args`` as JSON
+    in argv[1], from the checkout, on a cache the test has warmed; its last stdout line, parsed as JSON."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(args, ensure_ascii=False)],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "exporting" not in done.stderr, "the warm cache was not used"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def mini_overrides(dirs: dict[str, Path], *extra: str) -> list[str]:
     """Mini lexicons only, the rule splitter and the gazetteer alone: these tests are about lexicon mechanics
     (matching, reload, per-request selection), not about where sentences end or what the tagger learned.

@@ -7,8 +7,6 @@ and compares its outputs with the cold-cache loader's."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 from models.intent.inference import IntentClassifier
 from pipeline import Pipeline
 from pipeline.config import ROOT
+from tests.conftest import run_fresh
 
 INTENT = ROOT / "checkpoints" / "intent"
 REPLY = ROOT / "checkpoints" / "reply"
@@ -45,15 +44,6 @@ print(json.dumps({"replies": replies, "transformers": "transformers" in sys.modu
 """
 CONTEXTS = [["你好呀今天过得怎么样"], ["我好无聊", "那我们聊聊天吧", "聊什么呢"], []]
 DECODING = [{}, {"strategy": "greedy"}, {"strategy": "beam", "num_beams": 3}]
-
-
-def run_fresh(script: str, args: dict) -> dict:
-    """``script`` in a new interpreter (a clean ``sys.modules``), its last stdout line as JSON."""
-    done = subprocess.run([sys.executable, "-c", script, json.dumps(args, ensure_ascii=False)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "exporting" not in done.stderr, "the warm cache was not used"
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")

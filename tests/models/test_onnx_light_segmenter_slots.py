@@ -7,8 +7,6 @@ and compares its outputs with the cold-cache loader's."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ from models.segmenter.inference import Segmenter
 from models.slots.inference import SlotTagger
 from pipeline import Pipeline
 from pipeline.config import ROOT
+from tests.conftest import run_fresh
 
 SEGMENTER = ROOT / "checkpoints" / "segmenter"
 SLOTS = ROOT / "checkpoints" / "slots"
@@ -43,15 +42,6 @@ out = {"fine": seg.segment(args["texts"], "fine"), "coarse": seg.segment(args["t
        "holds_model": [seg.model is not None, tagger.model is not None, stage.model.model is not None]}
 print(json.dumps(out))
 """
-
-
-def run_fresh(args: dict) -> dict:
-    """``LIGHT`` in a new interpreter (a clean ``sys.modules``), its last stdout line as JSON."""
-    done = subprocess.run([sys.executable, "-c", LIGHT, json.dumps(args, ensure_ascii=False)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "exporting" not in done.stderr, "the warm cache was not used"
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +73,7 @@ def test_segmenter_and_slots_on_a_warm_onnx_cache_never_import_transformers_or_t
     assert seg.model is None and tagger.model is None   # the export's torch models are not kept
     spans = [[[s.start, s.end, s.label, s.score] for s in row] for row in tagger.predict(TEXTS, char_slots)]
     assert "artist" in [s[2] for s in spans[0]]
-    warm = run_fresh({"segmenter": str(SEGMENTER), "slots": str(SLOTS), "cache": str(cache), "texts": TEXTS,
+    warm = run_fresh(LIGHT, {"segmenter": str(SEGMENTER), "slots": str(SLOTS), "cache": str(cache), "texts": TEXTS,
                       "char_slots": char_slots})
     assert warm["transformers"] is False and warm["modeling"] == []
     assert warm["torch"] is False, "torch was imported on the ONNX path (pre- or post-processing, a stage module)"
