@@ -59,3 +59,12 @@ class GatedSlotAttention(nn.Module):
         s_tilde = self.out_proj(s_tilde)
         g = torch.sigmoid(self.gate(torch.cat([h, s_tilde], dim=-1)))
         return g * h + (1 - g) * s_tilde, g
+
+
+def export_example(max_tags: int) -> dict[str, torch.Tensor]:
+    """Example inputs of a slot-fused encoder (batch 3, 7 characters, ``max_tags`` tags each) to trace an
+    ONNX export with: the inputs the intent and slot graphs share; each adds its own after them."""
+    return {"input_ids": torch.full((3, 7), 5, dtype=torch.long),
+            "attention_mask": torch.ones((3, 7), dtype=torch.long),
+            "slot_types": torch.ones((3, 7, max_tags), dtype=torch.long),
+            "slot_positions": torch.zeros((3, 7, max_tags), dtype=torch.long)}

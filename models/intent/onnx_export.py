@@ -83,11 +83,9 @@ def export_intent(model: SlotAwareIntentModel, path: Path) -> None:
 
 
 def _export_intent(model: SlotAwareIntentModel, path: Path) -> None:
-    k = model.head_config.max_tags
-    example = {"input_ids": torch.full((3, 7), 5, dtype=torch.long),
-               "attention_mask": torch.ones((3, 7), dtype=torch.long),
-               "slot_types": torch.ones((3, 7, k), dtype=torch.long),
-               "slot_positions": torch.zeros((3, 7, k), dtype=torch.long)}
+    from models.common.slot_fusion import export_example
+
+    example = export_example(model.head_config.max_tags)
     axes = {name: {0: "batch", 1: "seq"} for name in example}
     if model.ngrams is not None:
         example["ngram_ids"] = torch.ones((3, 5), dtype=torch.long)

@@ -47,11 +47,9 @@ class TaggedSpan:
 def export_slots(model: SlotTaggerModel, path: Path) -> None:
     import torch
 
-    k = model.head_config.max_tags
-    example = {"input_ids": torch.full((3, 7), 5, dtype=torch.long),
-               "attention_mask": torch.ones((3, 7), dtype=torch.long),
-               "slot_types": torch.ones((3, 7, k), dtype=torch.long),
-               "slot_positions": torch.zeros((3, 7, k), dtype=torch.long)}
+    from models.common.slot_fusion import export_example
+
+    example = export_example(model.head_config.max_tags)
     if model.bigrams is not None:
         example["bigram_ids"] = torch.ones((3, 7, 2), dtype=torch.long)
     axes = {name: {0: "batch", 1: "seq"} for name in example}
