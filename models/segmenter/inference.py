@@ -140,13 +140,13 @@ class Segmenter:
             logits = self.model(**{k: torch.from_numpy(v).to(self.device) for k, v in inputs.items()})["logits"]
         return logits.float().cpu().numpy()
 
-    def tag(self, sequences: Sequence[Sequence[str]], granularity: str) -> list[list[int]]:
-        """B/M/E/S tags for folded character sequences (each at most ``max_chars`` long)."""
-        if granularity not in GRANULARITY_IDS:
-            raise ValueError(f"granularity must be one of {list(GRANULARITY_IDS)}, got {granularity!r}")
+    def tag(self, sequences: Sequence[Sequence[str]], granularity: str | Sequence[str]) -> list[list[int]]:
+        """B/M/E/S tags for folded character sequences (each at most ``max_chars`` long), at one granularity or
+        one per sequence: both granularities of a text then share its batch, one model call instead of two."""
+        per_sequence = _per_item(granularity, len(sequences))
         result: list[list[int]] = [[] for _ in sequences]
         for chunk in length_batches([len(s) for s in sequences], self.batch_chars):
-            batch = collate_numpy([encode_example(sequences[k], granularity, self.char_ids, self.bigram_vocab)
+            batch = collate_numpy([encode_example(sequences[k], per_sequence[k], self.char_ids, self.bigram_vocab)
                                     for k in chunk])
             log_probs = log_softmax(self._scores(batch)[:, 2:-1])  # characters only
             lengths = np.array([len(sequences[k]) for k in chunk], dtype=np.int64)
@@ -154,13 +154,15 @@ class Segmenter:
                 result[k] = path
         return result
 
-    def segment(self, texts: Sequence[str], granularity: str = "fine") -> list[list[tuple[int, int]]]:
-        """Word spans ``(start, end)`` into each original text; whitespace never belongs to a word."""
+    def segment(self, texts: Sequence[str], granularity: str | Sequence[str] = "fine") -> list[list[tuple[int, int]]]:
+        """Word spans ``(start, end)`` into each original text; whitespace never belongs to a word.
+        ``granularity``: one for all texts, or one per text (see ``tag``)."""
+        per_text = _per_item(granularity, len(texts))
         views = [model_view(t) for t in texts]
         pieces: list[tuple[int, int, int]] = []  # (text index, window start, window end) in folded chars
         for ti, (chars, _) in enumerate(views):
             pieces += [(ti, a, b) for a, b in windows(len(chars), self.max_chars, chars)]
-        tags = self.tag([views[ti][0][a:b] for ti, a, b in pieces], granularity)
+        tags = self.tag([views[ti][0][a:b] for ti, a, b in pieces], [per_text[ti] for ti, _, _ in pieces])
         out: list[list[tuple[int, int]]] = [[] for _ in texts]
         for (ti, a, _), path in zip(pieces, tags, strict=True):
             spans = views[ti][1]
@@ -180,3 +182,14 @@ class Segmenter:
     def cut(self, text: str, granularity: str = "fine") -> list[str]:
         """Convenience: the words of one text."""
         return self.words([text], granularity)[0]
+
+
+def _per_item(granularity: str | Sequence[str], n: int) -> list[str]:
+    """``granularity`` repeated ``n`` times, or the ``n`` given ones, each checked."""
+    per_item = [granularity] * n if isinstance(granularity, str) else list(granularity)
+    if len(per_item) != n:
+        raise ValueError(f"expected {n} granularities, got {len(per_item)}")
+    unknown = sorted(set(per_item) - set(GRANULARITY_IDS))
+    if unknown:
+        raise ValueError(f"granularity must be one of {list(GRANULARITY_IDS)}, got {unknown[0]!r}")
+    return per_item

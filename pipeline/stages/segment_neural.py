@@ -45,14 +45,13 @@ class NeuralSegmenter:
     def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
         wanted = [doc.query.granularities or self.granularities for doc in docs]
         tokens: list[list[dict[Granularity, list[Token]]]] = [[{} for _ in doc.sentences] for doc in docs]
-        for granularity in GRANULARITIES:
-            where = [(d, s) for d, doc in enumerate(docs) if granularity in wanted[d]
-                     for s in range(len(doc.sentences))]
-            if not where:
-                continue
-            texts = [docs[d].sentences[s].text for d, s in where]
-            for (d, s), text, spans in zip(where, texts, self.model.segment(texts, granularity), strict=True):
-                tokens[d][s][granularity] = [Token(text=text[a:b], start=a, end=b) for a, b in spans]
+        # every (sentence, granularity) asked for, in one call: both views of a sentence share a batch
+        where = [(d, s, g) for g in GRANULARITIES for d, doc in enumerate(docs) if g in wanted[d]
+                 for s in range(len(doc.sentences))]
+        texts = [docs[d].sentences[s].text for d, s, _ in where]
+        spans_of = self.model.segment(texts, [g for _, _, g in where]) if where else []
+        for (d, s, granularity), text, spans in zip(where, texts, spans_of, strict=True):
+            tokens[d][s][granularity] = [Token(text=text[a:b], start=a, end=b) for a, b in spans]
         return [doc.model_copy(update={"sentences": [sent.model_copy(update={"tokens": toks})
                                                      for sent, toks in zip(doc.sentences, tokens[d], strict=True)]})
                 for d, doc in enumerate(docs)]

@@ -38,6 +38,30 @@ def test_a_query_can_ask_for_one_granularity_and_batches_mix_requests(tiny_segme
     assert alone.sentences[0].tokens == both.sentences[0].tokens  # batching does not change the answer
 
 
+def test_both_granularities_of_a_sentence_run_in_one_model_call(shipped_segmenter_pipe):
+    """One call per batch, fine and coarse views side by side, each the same words as asked for alone."""
+    pipe = shipped_segmenter_pipe
+    model = pipe.stage("segmenter").model
+    calls = []
+    real = model._scores
+    model._scores = lambda batch: calls.append(len(batch["input_ids"])) or real(batch)
+    try:
+        text = "这是一家移动互联网公司"
+        result = pipe(text)
+    finally:
+        model._scores = real
+    assert calls == [2]  # one sentence, two views, one batch
+    tokens = result.sentences[0].tokens
+    for granularity in ("fine", "coarse"):
+        assert [t.text for t in tokens[granularity]] == model.words([text], granularity)[0]
+    assert len(tokens["coarse"]) < len(tokens["fine"])  # 移动互联网 is one coarse word, several fine ones
+
+
+@pytest.fixture(scope="module")
+def shipped_segmenter_pipe() -> Pipeline:
+    return Pipeline.from_config(overrides=["splitter=whole", "slots=none", "intent=none", "reply=none"])
+
+
 def test_stage_granularities_config_limits_the_output(tiny_segmenter_dir):
     pipe = neural_pipe(tiny_segmenter_dir, "segmenter.granularities=[coarse]")
     assert set(pipe("我想听稻香").sentences[0].tokens) == {"coarse"}
