@@ -8,6 +8,8 @@ Three runs, each against a fresh server subprocess on 127.0.0.1 (a free port) wi
 - ``batched+reload``: micro-batching while a lexicon is edited and ``POST /v1/lexicons/reload`` is called
   every second (an extra lexicon folder gains one song per reload, so every reload really rebuilds the
   automaton; the last song added must be found afterwards).
+- ``batched+noop-reload``: micro-batching while ``POST /v1/lexicons/reload`` is called 5 times a second with
+  nothing edited: each must answer ``"changed": false`` and cost the serving next to nothing.
 - ``batched+abuse`` (``--abuse`` runs it after a clean ``batched`` run, in the same invocation): the same
   legitimate clients while, every second, 4 poison requests (a lone surrogate, sent as the raw JSON escape
   ``"\ud800北京"``) and one batch of about 1 MB (256 texts of 1,300 characters, inside ``max_body_bytes`` and
@@ -55,6 +57,7 @@ from pipeline.report import print_report
 
 HOST = "127.0.0.1"  # loopback only, by design
 MODES = {"batched": [], "unbatched": ["server.max_batch=1", "server.max_wait_ms=0"], "batched+reload": [],
+         "batched+noop-reload": [],
          "batched+abuse": []}
 POISON = b'{"text": "\\ud800' + "北京".encode() + b'"}'  # a lone surrogate as the JSON escape a client can send
 
@@ -160,6 +163,22 @@ async def drive(port: int, texts: list[str], n: int, concurrency: int, max_secon
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     stats.seconds = time.perf_counter() - t0
+
+
+async def reload_unchanged(port: int, stop: asyncio.Event, stats: RunStats, per_second: int = 5) -> str:
+    """``POST /v1/lexicons/reload`` ``per_second`` times a second with no lexicon edited, until ``stop``."""
+    conn = Connection(port)
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        status, payload = await conn.request("POST", "/v1/lexicons/reload")
+        stats.reload_ms.append((time.perf_counter() - t0) * 1000)
+        if status != 200 or json.loads(payload).get("changed") is not False:
+            raise RuntimeError(f"no-op reload answered {status} {payload[:200]!r}")
+        stats.reloads += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(0.0, 1.0 / per_second - (time.perf_counter() - t0)))
+    await conn.close()
+    return ""
 
 
 async def reload_every_second(port: int, lexicon: Path, stop: asyncio.Event, stats: RunStats) -> str:
@@ -284,11 +303,13 @@ def run_mode(mode: str, texts: list[str], args: argparse.Namespace, workdir: Pat
                 stop.set()
                 await abuser
                 return ""
-            if not mode.endswith("+reload"):
+            if not mode.endswith("reload"):
                 await drive(port, texts, args.requests, args.concurrency, args.max_seconds, stats)
                 return ""
             stop = asyncio.Event()
-            reloader = asyncio.create_task(reload_every_second(port, lexicon, stop, stats))
+            reloads = reload_unchanged(port, stop, stats) if mode.endswith("noop-reload") else \
+                reload_every_second(port, lexicon, stop, stats)
+            reloader = asyncio.create_task(reloads)
             await drive(port, texts, args.requests, args.concurrency, args.max_seconds, stats)
             stop.set()
             return await reloader
