@@ -263,8 +263,7 @@ def _resolve(registry: dict[str, str], verb: str, stage: str) -> Callable[..., i
         if stage not in KNOWN_STAGES:
             raise InputError(f"unknown stage {stage!r}; stages: {', '.join(KNOWN_STAGES)}")
         ready = ", ".join(sorted(registry)) or "none yet"
-        raise InputError(f"`duihua {verb} {stage}` is not available yet: the {stage} stage has no {verb} command "
-                         f"in this version (available: {ready})")
+        raise InputError(f"`duihua {verb} {stage}`: the {stage} stage has no {verb} command (available: {ready})")
     module, func = registry[stage].split(":")
     import importlib
 

@@ -18,7 +18,6 @@ from pipeline.errors import ConfigError, DuihuaError, first_message
 from pipeline.protocol import Stage
 
 log = logging.getLogger(__name__)
-STAGE_GROUPS = ("splitter", "segmenter", "slots", "intent", "reply")
 
 
 def _is_disabled(node: object) -> bool:
@@ -135,12 +134,3 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
     stages = [(name, build_stage(name, cfg[name])) for name in order if not _is_disabled(cfg[name])]
     check_order(stages)
     return stages
-
-
-def describe(cfg: DictConfig) -> dict[str, str]:
-    """Stage name -> target (or ``none``), for logs and ``duihua run --explain``."""
-    out = {}
-    for name in cfg.get("stages") or []:
-        node = cfg.get(name)
-        out[name] = "none" if _is_disabled(node) else str(OmegaConf.select(node, "_target_"))
-    return out

@@ -31,7 +31,6 @@ class RuntimeConfig(BaseModel):
     precision: Literal["auto", "auto-gpu", "fp32", "bf16", "fp16"] = "auto"  # torch: fp16 on CUDA, bf16 where native
     batch_size: int = Field(32, gt=0)
     max_chars: int = Field(2000, gt=0)
-    seed: int = 0  # for stages that sample (generation); each keeps its own generator, never the global one
 
 
 def check_length(text: str, limit: int, where: str) -> None:
