@@ -59,3 +59,8 @@ def test_multi_sentence_input_keeps_spans(default_pipe):
         assert text[s.start:s.end] == s.text
         for m in s.slot_candidates:
             assert s.text[m.start:m.end] == m.surface
+
+
+def test_the_splitter_and_the_slot_stage_share_one_gazetteer(default_pipe):
+    """Both match against the same lexicons: loaded once at start-up, one copy in memory."""
+    assert default_pipe.stage("splitter").lexicons.current is default_pipe.stage("slots").gazetteer.gazetteer

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ from models.lexicon.manifest import MANIFEST_NAME, LexiconDomain, load_domain, r
 from models.normalization import NORMALIZATION_VERSION, normalize
 
 log = logging.getLogger(__name__)
+# gazetteers alive in this process by (content hash, cache file): ``load_gazetteer`` hands out the same one
+_LOADED: weakref.WeakValueDictionary[tuple[str, str], Gazetteer] = weakref.WeakValueDictionary()
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder holding ``models/``: the helper's import root
 _CACHE_FORMAT = "gazetteer-v2"
 CACHE_KEEP = 16  # newest automata kept in the cache folder (~5 MB each); a server reloading edits writes one each
@@ -200,7 +203,8 @@ def resolved_dirs(dirs: Sequence[tuple[str, str | Path]]) -> list[tuple[str, Pat
 
 
 def load_gazetteer(dirs: Sequence[tuple[str, str | Path]], cache_dir: str | Path | None = None,
-                   write_cache: bool = True, parsed: dict[str, LexiconDomain] | None = None) -> Gazetteer:
+                   write_cache: bool = True, parsed: dict[str, LexiconDomain] | None = None,
+                   digest: str | None = None) -> Gazetteer:
     """Load the named lexicon folders into one gazetteer, via the on-disk cache when ``cache_dir`` is set.
 
     ``dirs`` is ``[(domain name, folder)]``; a folder whose manifest names another domain is an error.
@@ -208,16 +212,24 @@ def load_gazetteer(dirs: Sequence[tuple[str, str | Path]], cache_dir: str | Path
     to the helper process (``build_cache_in_subprocess``), whose memory goes when it is replaced.
     ``parsed`` keeps parsed domains by their content hash across calls (the reload helper process): an edit to
     one lexicon then re-parses only that one (parsing is 2/3 of a build), and the dict keeps only current ones.
+    ``digest``: the ``content_hash`` of ``dirs`` when the caller has just computed it.
+    A gazetteer is immutable, so stages that select the same lexicons (the slot tagger and the joint splitter)
+    get the same object while one is alive: loaded, and held in memory, once.
     """
     resolved = resolved_dirs(dirs)
     names = [n for n, _ in resolved]
     if len(set(names)) != len(names):
         raise LexiconError(f"lexicon domain selected twice: {sorted({n for n in names if names.count(n) > 1})}")
-    digest = content_hash(resolved)
+    digest = digest or content_hash(resolved)
     cache = Path(cache_dir).expanduser() / digest[:32] if cache_dir else None
+    key = (digest, str(cache))
+    loaded = _LOADED.get(key)
+    if loaded is not None:
+        return loaded
     if cache is not None:
         cached = _read_cache(cache, digest)
         if cached is not None:
+            _LOADED[key] = cached
             return cached
     if parsed is None:
         domains = [load_domain(path, name) for name, path in resolved]
@@ -229,6 +241,7 @@ def load_gazetteer(dirs: Sequence[tuple[str, str | Path]], cache_dir: str | Path
     gazetteer = build_gazetteer(domains, digest)
     if cache is not None and write_cache:
         _write_cache(gazetteer, cache)
+    _LOADED[key] = gazetteer
     return gazetteer
 
 
@@ -283,7 +296,7 @@ _builder = _Builder()
 
 
 def build_cache_in_subprocess(dirs: Sequence[tuple[str, str | Path]], cache_dir: str | Path,
-                              timeout_s: float = 300.0) -> bool:
+                              timeout_s: float = 300.0, digest: str | None = None) -> bool:
     """Build and cache the gazetteer in a helper process; True when the cache now holds it.
 
     Why: a build is ~0.4 s of pure Python. Run on a thread of a serving process it holds the GIL between the
@@ -293,9 +306,10 @@ def build_cache_in_subprocess(dirs: Sequence[tuple[str, str | Path]], cache_dir:
     In the helper a build costs CPU but no GIL; the server only reads the cache. The helper lives on
     between builds, so its start-up is paid once.
     A failure (a broken lexicon) returns False: the caller's own load then raises the readable error.
+    ``digest``: the ``content_hash`` of ``dirs`` when the caller has just computed it.
     """
     try:
-        digest = content_hash(resolved_dirs(dirs))
+        digest = digest or content_hash(resolved_dirs(dirs))
     except (OSError, LexiconError):
         return False
     if _read_meta(Path(cache_dir).expanduser() / digest[:32], digest) is not None:

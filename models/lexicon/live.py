@@ -1,8 +1,10 @@
 """A gazetteer that can be swapped for a fresh one while other threads keep matching against it.
 
 Why its own object: the slot tagger and the joint splitter both match against the lexicons, and a hot reload
-must refresh every such reader, not only the slot stage. Each holds one ``LiveGazetteer``; readers take
-``current`` once per batch, so a batch never mixes two lexicon versions.
+must refresh every such reader, not only the slot stage. Each holds one ``LiveGazetteer`` (over the same
+immutable gazetteer when they select the same lexicons: ``load_gazetteer`` shares it). The slot stage takes
+``current`` once per batch, so its batch never mixes two lexicon versions; the splitter's evidence reads it per
+text, so during a reload its pieces may see either version, each a complete one.
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ class LiveGazetteer:
         with self._lock:
             dirs = self._dirs()
             try:
-                if content_hash(resolved_dirs(dirs)) == self.current.content_hash:
-                    return False
+                digest = content_hash(resolved_dirs(dirs))
             except (OSError, LexiconError):
-                pass  # the load below names the error
-            if self.cache_dir is not None:
-                build_cache_in_subprocess(dirs, self.cache_dir)  # on failure the load below names the error
-            self.current = load_gazetteer(dirs, self.cache_dir, write_cache=False)
+                digest = None  # the load below names the error
+            if digest == self.current.content_hash:
+                return False
+            if self.cache_dir is not None:  # on failure the load below names the error
+                build_cache_in_subprocess(dirs, self.cache_dir, digest=digest)
+            self.current = load_gazetteer(dirs, self.cache_dir, write_cache=False, digest=digest)
             return True

@@ -32,7 +32,6 @@ class GazetteerSlotTagger:
             raise ConfigError(f"slots.boundary_policy: expected drop|demote|ignore, got {boundary_policy!r}")
         self.domain_dirs = dict(domains or {})
         self.extra_dirs = list(extra_dirs)
-        self.cache_dir = cache_dir
         self.boundary_granularity = boundary_granularity
         self.boundary_policy = boundary_policy
         self.lexicons = LiveGazetteer(self.selected_dirs, cache_dir)

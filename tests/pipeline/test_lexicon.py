@@ -117,7 +117,19 @@ def test_a_planted_cache_file_never_runs_code(mini_lexicons, tmp_path, monkeypat
     monkeypatch.setattr(gz.ahocorasick, "load", lambda *a: parsed.append(a) or real_load(*a))
     assert gz.load_gazetteer(dirs, cache).lookup("稻香")[0].source.slot == "song"
     assert parsed == []  # its checksum failed, so it was never parsed: rebuilt instead
+    gz._LOADED.clear()  # as in a new process: nothing loaded in memory
     assert gz.load_gazetteer(dirs, cache).lookup("稻香") and len(parsed) == 1  # the rewritten cache is read
+
+
+def test_stages_selecting_the_same_lexicons_share_one_gazetteer(mini_lexicons, tmp_path):
+    dirs = list(mini_lexicons.items())
+    first = gz.load_gazetteer(dirs, tmp_path)
+    assert gz.load_gazetteer(dirs, tmp_path) is first  # no second read, no second copy in memory
+    assert gz.load_gazetteer(dirs[:1], tmp_path) is not first  # other lexicons, another gazetteer
+    with (mini_lexicons["minimusic"] / "song.txt").open("a", encoding="utf-8") as fh:
+        fh.write("夜曲\n")
+    edited = gz.load_gazetteer(dirs, tmp_path)
+    assert edited is not first and edited.lookup("夜曲") and not first.lookup("夜曲")
 
 
 def test_cached_gazetteer_matches_like_a_fresh_build(mini_lexicons, tmp_path):
