@@ -34,11 +34,6 @@ PROBES = ["明天北京天气怎么样我想听周杰伦的稻香顺便把空调
           "从北京南站到上海虹桥的高铁票还有吗", "你好呀今天过得怎么样", "把张三的电话发给李四"]
 
 
-def _missing(folder: Path, names: Sequence[str]) -> str | None:
-    """The first of ``names`` not under ``folder`` (the data a dev metric reads), or None."""
-    return next((str(folder / n) for n in names if not (folder / n).exists()), None)
-
-
 def max_abs_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
     return float(max(np.abs(np.asarray(x, np.float32) - np.asarray(y, np.float32)).max()
                      for x, y in zip(a, b, strict=True)))
@@ -96,15 +91,15 @@ def dev_metric(stage: str, model: Any, cfg: Mapping[str, Any]) -> tuple[str, flo
     if stage == "intent":
         from omegaconf import OmegaConf
 
-        from models.intent.data import SMP2017_DEV, SMP2017_TRAIN, SMP2019_TRAIN, load_splits
+        from models.intent.data import load_splits, missing_files
         from models.intent.scoring import score
         from models.lexicon.features import featurizer_from_config
         from pipeline.config import load_config
 
         train_cfg = OmegaConf.to_container(load_config("train/intent", [f"paths.data={data}"]), resolve=True)
-        missing = _missing(Path(train_cfg["data"]["dir"]), [SMP2017_TRAIN, SMP2017_DEV, SMP2019_TRAIN])
+        missing = missing_files(train_cfg["data"]["dir"])  # what load_splits reads
         if missing:
-            return f"intent accuracy ({missing} not found)", None
+            return f"intent accuracy ({Path(train_cfg['data']['dir']) / missing[0]} not found)", None
         _, dev = load_splits(train_cfg["data"]["dir"], float(train_cfg["data"]["dev_percent"]))
         featurize, _ = featurizer_from_config(train_cfg)
         accs = []
