@@ -35,7 +35,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import h11
@@ -50,6 +50,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from pipeline.batching import Job, MicroBatcher, QueueFull, ShuttingDown, heap_trimmer
 from pipeline.errors import ConfigError, DuihuaError, InputTooLongError
+from pipeline.protocol import ChecksLexicons
 from pipeline.resources import data_path
 from pipeline.runtime import Pipeline, check_length
 from pipeline.schema import PipelineResult, Query
@@ -95,18 +96,6 @@ class BatchRequest(BaseModel):
 
 class BatchResponse(BaseModel):
     results: list[PipelineResult]
-
-
-@runtime_checkable
-class ChecksLexicons(Protocol):
-    """A stage that can say up front whether a query's ``lexicons`` choice is one it serves.
-
-    Why: a refused query makes its whole micro-batch rerun request by request, so the server asks the stage
-    that owns the check before queueing; the stage raises the same ``InputError`` it would raise in a batch.
-    """
-
-    def check_lexicons(self, lexicons: Sequence[str] | None) -> object:
-        ...
 
 
 class ApiError(Exception):
@@ -325,8 +314,10 @@ def check_reload_allowed(request: Request, token: str | None) -> None:
         raise ApiError(403, "wrong reload token")
 
 
-def check_request(queries: Sequence[Query], pipe: Pipeline, server: ServerConfig) -> None:
-    """The checks that need no model, before queueing: a refused request never costs a batch."""
+def check_request(queries: Sequence[Query], pipe: Pipeline, server: ServerConfig,
+                  lexicon_checks: Sequence[ChecksLexicons]) -> None:
+    """The checks that need no model, before queueing: a refused request never costs a batch.
+    ``lexicon_checks``: the stages that check a query's ``lexicons`` (found once, when the app is made)."""
     several = len(queries) > 1
     total = 0
     for i, q in enumerate(queries):
@@ -335,12 +326,9 @@ def check_request(queries: Sequence[Query], pipe: Pipeline, server: ServerConfig
     if total > server.max_request_chars:
         raise ApiError(413, f"{total} characters in one request is over the limit server.max_request_chars="
                             f"{server.max_request_chars}; send several requests")
-    choices = [q.lexicons for q in queries if q.lexicons is not None]
-    if choices:
-        for _, stage in pipe.stages:
-            if isinstance(stage, ChecksLexicons):
-                for lexicons in choices:
-                    stage.check_lexicons(lexicons)
+    for lexicons in (q.lexicons for q in queries if q.lexicons is not None):
+        for stage in lexicon_checks:
+            stage.check_lexicons(lexicons)
 
 
 def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
@@ -350,6 +338,7 @@ def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
                            server.max_batch_chars)
     reload_lock = asyncio.Lock()
     counter = iter(range(1, 1 << 62))
+    lexicon_checks = [stage for _, stage in pipe.stages if isinstance(stage, ChecksLexicons)]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -396,7 +385,7 @@ def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
         t0 = time.perf_counter()
         status, job = 200, None
         try:
-            check_request(queries, pipe, server)
+            check_request(queries, pipe, server, lexicon_checks)
             job = batcher.submit(queries)
             return await asyncio.wait_for(job.future, server.timeout_s)
         except ApiError as exc:

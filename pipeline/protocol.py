@@ -31,3 +31,15 @@ class ReloadableStage(Stage, Protocol):
         """Re-read external resources and swap them in atomically; calls in flight keep the old ones.
         True when anything changed (an unchanged resource should cost little and swap nothing)."""
         ...
+
+
+@runtime_checkable
+class ChecksLexicons(Protocol):
+    """A stage that can say up front whether a query's ``lexicons`` choice is one it serves.
+
+    Why: a refused query makes its whole micro-batch rerun request by request, so the server asks the stage
+    that owns the check before queueing; the stage raises the same ``InputError`` it would raise in a batch.
+    """
+
+    def check_lexicons(self, lexicons: Sequence[str] | None) -> object:
+        ...
