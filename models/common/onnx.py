@@ -121,12 +121,13 @@ def quantize_int8(src: Path, dst: Path) -> None:
 
 
 def cached_model(backend: str, files: Sequence[Path], cache_dir: str | Path, build: Callable[[Path], None],
-                 name: str = "model") -> Path:
+                 name: str = "model", key: str | None = None) -> Path:
     """The ONNX file for ``backend``, exported (and quantized) into ``cache_dir`` on first use. ``name``
-    tells apart several graphs of one checkpoint (the generator's decoder step and its output head)."""
+    tells apart several graphs of one checkpoint (the generator's decoder step and its output head); ``key``
+    is ``checkpoint_key(files)`` when the caller already has it (it reads and hashes every file)."""
     if backend not in BACKENDS[1:]:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    folder = Path(cache_dir).expanduser() / "onnx" / checkpoint_key(files)
+    folder = Path(cache_dir).expanduser() / "onnx" / (key or checkpoint_key(files))
     fp32, int8 = folder / f"{name}.onnx", folder / f"{name}.int8.onnx"
     wanted = int8 if backend == "onnx-int8" else fp32
     if wanted.is_file():
@@ -142,9 +143,10 @@ def cached_model(backend: str, files: Sequence[Path], cache_dir: str | Path, bui
 
 
 def load_runner(backend: str, files: Sequence[Path], cache_dir: str | Path, build: Callable[[Path], None],
-                name: str = "model") -> OnnxRunner:
+                name: str = "model", key: str | None = None) -> OnnxRunner:
     """``cached_model`` + ``OnnxRunner``; a cached file that does not load is exported again, once."""
-    path = cached_model(backend, files, cache_dir, build, name)
+    key = key or checkpoint_key(files)
+    path = cached_model(backend, files, cache_dir, build, name, key)
     try:
         return OnnxRunner(path)
     except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
@@ -152,7 +154,7 @@ def load_runner(backend: str, files: Sequence[Path], cache_dir: str | Path, buil
         with FileLock(path.parent / f".{name}.lock"):
             for stale in (path.parent / f"{name}.onnx", path.parent / f"{name}.int8.onnx"):
                 stale.unlink(missing_ok=True)
-    path = cached_model(backend, files, cache_dir, build, name)
+    path = cached_model(backend, files, cache_dir, build, name, key)
     try:
         return OnnxRunner(path)
     except Exception as exc:  # noqa: BLE001

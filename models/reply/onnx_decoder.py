@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from models.common.onnx import OnnxRunner, export, load_runner
+from models.common.onnx import OnnxRunner, checkpoint_key, export, load_runner
 
 if TYPE_CHECKING:  # modeling imports transformers (seconds); a warm cache never builds the torch decoder
     from models.reply.modeling import CachedDecoder
@@ -130,9 +130,9 @@ class OnnxDecoder:
              cache_dir: str | Path) -> OnnxDecoder:
         """The two graphs from the cache; ``build`` makes the torch decoder only when one must be exported
         (at most once for both)."""
-        build = functools.cache(build)
-        step = load_runner(backend, files, cache_dir, lambda p: export_step(build(), p), name="decoder_step")
-        head = load_runner(backend, files, cache_dir, lambda p: export_head(build(), p), name="decoder_head")
+        build, key = functools.cache(build), checkpoint_key(files)  # one hash of the checkpoint for both graphs
+        step = load_runner(backend, files, cache_dir, lambda p: export_step(build(), p), "decoder_step", key)
+        head = load_runner(backend, files, cache_dir, lambda p: export_head(build(), p), "decoder_head", key)
         return cls(step, head, shape)
 
     def forward(self, ids: torch.Tensor, types: torch.Tensor, positions: torch.Tensor, key_mask: torch.Tensor,
