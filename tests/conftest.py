@@ -108,7 +108,7 @@ def tiny_splitter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_request_scorer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained, tiny request scorer in the shipped format (for ``splitter=joint`` wiring tests)."""
-    from models.splitter.scorer import RequestScorerModel, ScorerHeadConfig
+    from models.splitter.scorer_model import RequestScorerModel, ScorerHeadConfig
 
     tokenizer, _, encoder = _tiny_parts()
     out = tmp_path_factory.mktemp("request_scorer")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from models.common.onnx import BACKENDS, OnnxRunner, load_runner
 from models.common.precision import length_batches
 from models.splitter.activations import log_sigmoid
 from models.splitter.config import SCORER_CONFIG_FILE as CONFIG_FILE
-from models.splitter.config import RequestScorerCheckpoint, ScorerHeadConfig, checkpoint_files, max_chars_of
+from models.splitter.config import RequestScorerCheckpoint, checkpoint_files, max_chars_of
 from models.splitter.features import collate_numpy as splitter_collate
 from models.splitter.features import splitter_view
 from models.tokenization import load_char_ids
@@ -35,21 +35,6 @@ if TYPE_CHECKING:  # scorer_model imports transformers and torch (seconds); only
     import torch  # export need them, so the ONNX path on a warm cache imports neither
 
     from models.splitter.scorer_model import RequestScorerModel
-
-_MODEL_NAMES = ("RequestScorerModel", "build_scorer")
-__all__ = ["CONFIG_FILE", "RequestScorer", "ScorerHeadConfig", "collate", "collate_numpy", "encode_piece",
-           *_MODEL_NAMES]
-
-
-def __getattr__(name: str) -> Any:  # noqa: ANN401
-    """``RequestScorerModel`` and ``build_scorer`` moved to ``scorer_model.py``; importing them from here still
-    works, and costs transformers only when asked for."""
-    if name in _MODEL_NAMES:
-        from models.splitter import scorer_model
-
-        return getattr(scorer_model, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 def encode_piece(text: str, char_ids: CharIds, max_chars: int, label: float | None = None) -> dict[str, np.ndarray]:
     """The piece in the splitter's view (no punctuation, folded digits/Latin), cut to ``max_chars``."""
