@@ -86,8 +86,8 @@ class SavableModel:
         from models.common.delta import resolve_base
         from models.common.finetune import apply_finetune
 
-        folder = cls.check_folder(folder)
-        config = cls.read_config(folder)
+        folder = Path(folder)
+        config = cls.read_config(folder)  # checks the folder first
         model = cls(BertConfig(**config["encoder"]), cls.HEAD_CONFIG(**config["head"]))  # type: ignore[call-arg]
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
         if config.get("base"):   # a delta: the pre-trained encoder first, the trained parameters over it
