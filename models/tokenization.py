@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordLevel
@@ -105,14 +105,28 @@ def load_char_ids(folder: str | Path) -> CharIds:
     return CharIds(vocab, vocab["[UNK]"], vocab["[CLS]"], vocab["[SEP]"])
 
 
-def load_pad_id(folder: str | Path, vocab: Mapping[str, int]) -> int:
-    """The saved tokenizer's pad id, as ``load_tokenizer(folder).pad_token_id or 0`` gives it, from its JSON
-    files alone (``tokenizer_config.json``, then ``special_tokens_map.json``), without importing transformers."""
-    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+SPECIAL_KEYS = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+EXTRA_KEYS = ("extra_special_tokens", "additional_special_tokens")   # transformers 5 and 4 spell it so
+
+
+def load_special_tokens(folder: str | Path) -> dict[str, Any]:
+    """Special token names of a saved tokenizer (``tokenizer_config.json`` over ``special_tokens_map.json``,
+    as in transformers), without importing transformers: ``SPECIAL_KEYS`` map to a token, ``EXTRA_KEYS`` to a
+    list; a token may be saved as ``{"content": ...}`` (an AddedToken)."""
+    found: dict[str, Any] = {}
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):   # the config wins
         file = Path(folder) / name
-        token = json.loads(file.read_text(encoding="utf-8")).get("pad_token") if file.is_file() else None
-        if isinstance(token, dict):  # an AddedToken, as older tokenizer configs serialise it
-            token = token.get("content")
-        if token:
-            return vocab.get(token) or 0
-    return 0
+        if file.is_file():
+            data = json.loads(file.read_text(encoding="utf-8"))
+            found.update({k: data[k] for k in (*SPECIAL_KEYS, *EXTRA_KEYS) if data.get(k)})
+    return {k: _content(v) if k in SPECIAL_KEYS else [_content(t) for t in v] for k, v in found.items()}
+
+
+def _content(token: str | Mapping[str, Any]) -> str:
+    return token if isinstance(token, str) else str(token.get("content"))
+
+
+def load_pad_id(folder: str | Path, vocab: Mapping[str, int]) -> int:
+    """The saved tokenizer's pad id, as ``load_tokenizer(folder).pad_token_id or 0`` gives it."""
+    token = load_special_tokens(folder).get("pad_token")
+    return (vocab.get(token) or 0) if token else 0

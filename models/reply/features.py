@@ -7,7 +7,6 @@ Over-long input is cut, never rejected: the oldest turns go first, then the star
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,13 +16,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tokenizers import Tokenizer
 
-from models.tokenization import TOKENIZER_FILE
+from models.tokenization import EXTRA_KEYS, TOKENIZER_FILE, load_special_tokens
 
 if TYPE_CHECKING:  # transformers takes seconds to import; ONNX generation uses ReplyTokenizer instead
     from transformers import PreTrainedTokenizerBase
 
-SPECIAL_KEYS = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-EXTRA_KEYS = ("extra_special_tokens", "additional_special_tokens")   # transformers 5 and 4 spell it so
 
 
 class ReplyTokenizer:
@@ -38,7 +35,7 @@ class ReplyTokenizer:
         self.core.no_truncation()   # transformers' __call__ truncates and pads only when asked to
         self.core.no_padding()
         self.vocab = self.core.get_vocab(with_added_tokens=True)
-        tokens = _special_tokens(folder)
+        tokens = load_special_tokens(folder)
         ids = {key: self.vocab.get(token) for key, token in tokens.items() if isinstance(token, str)}
         self.unk_token_id, self.sep_token_id = ids.get("unk_token"), ids.get("sep_token")
         self.pad_token_id, self.cls_token_id, self.mask_token_id = (ids.get("pad_token"), ids.get("cls_token"),
@@ -58,22 +55,6 @@ class ReplyTokenizer:
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
         """The Rust decoder transformers calls; its optional space clean-up is left out (replies drop spaces)."""
         return self.core.decode(list(ids), skip_special_tokens=skip_special_tokens)
-
-
-def _special_tokens(folder: Path) -> dict[str, Any]:
-    """Special token names of a saved tokenizer (``tokenizer_config.json``, ``special_tokens_map.json``);
-    a token may be saved as ``{"content": ...}``."""
-    found: dict[str, Any] = {}
-    for name in ("special_tokens_map.json", "tokenizer_config.json"):   # the config wins, as in transformers
-        file = folder / name
-        if file.is_file():
-            data = json.loads(file.read_text(encoding="utf-8"))
-            found.update({k: data[k] for k in (*SPECIAL_KEYS, *EXTRA_KEYS) if data.get(k)})
-    return {k: _content(v) if k in SPECIAL_KEYS else [_content(t) for t in v] for k, v in found.items()}
-
-
-def _content(token: str | Mapping[str, Any]) -> str:
-    return token if isinstance(token, str) else str(token.get("content"))
 
 
 @dataclass
