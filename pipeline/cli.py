@@ -35,7 +35,8 @@ TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train",
                              "intent": "models.intent.train:train_from_config",
                              "intent-distill": "models.intent.distill:distill_from_config",
                              "slots": "models.slots.train:train_from_config",
-                             "reply": "models.reply.train:train"}
+                             "reply": "models.reply.train:train",
+                             "reply-ranker": "models.reply.selection_train:train"}
 EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
                               "segmenter": "pipeline.evaluate.segment:evaluate",
                               "splitter": "pipeline.evaluate.split:evaluate",
@@ -49,7 +50,7 @@ CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.che
                      "slots": lambda d: ["slots=fused", f"slots.checkpoint={d}"],
                      "reply": lambda d: ["reply=generative", f"reply.checkpoint={d}"]}
 KNOWN_STAGES = ("pretrain", "splitter", "splitter-distill", "request-scorer", "segmenter",
-                "slots", "intent", "intent-distill", "reply")
+                "slots", "intent", "intent-distill", "reply", "reply-ranker")
 STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
 log = logging.getLogger("duihua")
 

@@ -118,17 +118,28 @@ class ReplyGenerator:
                  batch_size: int = 32, progress: str | None = None) -> list[GeneratedReply]:
         """One reply per context (a list of turns, oldest first; an empty list is allowed), decoded
         ``batch_size`` contexts at a time; ``progress`` names a progress bar over the batches."""
+        return [replies[0] for replies in self.sample(contexts, decoding, 1, batch_size, progress)]
+
+    def sample(self, contexts: Sequence[Sequence[str]], decoding: DecodingConfig | None = None, n: int = 1,
+               batch_size: int = 32, progress: str | None = None) -> list[list[GeneratedReply]]:
+        """``n`` replies per context, decoded as rows of one batch (``batch_size`` contexts, so ``n`` times as
+        many rows). Sample k of a context is seeded ``seed + k`` plus a hash of the context: the same context
+        gets the same samples in any batch, and sample 0 is what ``generate`` answers. Greedy and beam search
+        ignore the seed, so their ``n`` replies are equal."""
         decoding = decoding or DecodingConfig()
-        out: list[GeneratedReply] = []
+        out: list[list[GeneratedReply]] = []
         for i in tqdm(range(0, len(contexts), batch_size), desc=progress, unit="batch",
                       disable=None if progress else True):
             chunk = contexts[i : i + batch_size]
             ids, attention = self._sources(chunk)
+            rows = torch.arange(len(chunk)).repeat_interleave(n)
             # per-row seeds from the context: the same context gets the same sampled reply, in any batch
-            seeds = [decoding.seed + zlib.crc32("\x1f".join(c).encode("utf-8")) for c in chunk]
-            for seq, score in generate(self.decoder, ids, attention, self.eos, decoding, self.banned, seeds):
-                text = self.tokenizer.decode(seq, skip_special_tokens=True).replace(" ", "")
-                out.append(GeneratedReply(text, score))
+            hashes = [zlib.crc32("\x1f".join(c).encode("utf-8")) for c in chunk]
+            seeds = [decoding.seed + k + h for h in hashes for k in range(n)]
+            decoded = generate(self.decoder, ids[rows], attention[rows], self.eos, decoding, self.banned, seeds)
+            replies = [GeneratedReply(self.tokenizer.decode(seq, skip_special_tokens=True).replace(" ", ""), score)
+                       for seq, score in decoded]
+            out += [replies[j : j + n] for j in range(0, len(replies), n)]
         return out
 
     @torch.no_grad()

@@ -52,8 +52,8 @@ class BM25Index:
     def __len__(self) -> int:
         return len(self.queries)
 
-    def search(self, text: str) -> Retrieved | None:
-        """The best-scoring pair, or None when no term of ``text`` occurs in any stored query."""
+    def _scores(self, text: str) -> np.ndarray | None:
+        """BM25 of every stored query for ``text``; None when no term of ``text`` occurs in any of them."""
         scores = np.zeros(len(self.queries), dtype=np.float32)
         hit = False
         for term, qtf in Counter(terms(text)).items():
@@ -63,7 +63,25 @@ class BM25Index:
             docs, tfs, idf = entry
             scores[docs] += qtf * idf * tfs * (self.k1 + 1) / (tfs + self.norm[docs])
             hit = True
-        if not hit:
+        return scores if hit else None
+
+    def search(self, text: str) -> Retrieved | None:
+        """The best-scoring pair, or None when no term of ``text`` occurs in any stored query."""
+        scores = self._scores(text)
+        if scores is None:
             return None
         best = int(np.argmax(scores))  # first maximum: the earliest pair wins ties
         return Retrieved(self.responses[best], self.queries[best], float(scores[best]))
+
+    def search_k(self, text: str, k: int) -> list[Retrieved]:
+        """The ``k`` best-scoring pairs with a score above 0, best first (ties: the earliest pair first), so
+        the first is ``search``'s answer; empty when nothing matches."""
+        scores = self._scores(text)
+        if scores is None or k < 1:
+            return []
+        top = np.flatnonzero(scores > 0)
+        if len(top) > k:   # every pair tied with the k-th best stays, so the earliest of a tie wins
+            kth = -np.partition(-scores[top], k - 1)[k - 1]
+            top = top[scores[top] >= kth]
+        top = top[np.lexsort((top, -scores[top]))][:k]
+        return [Retrieved(self.responses[i], self.queries[i], float(scores[i])) for i in top]

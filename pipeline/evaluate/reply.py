@@ -3,9 +3,10 @@
 FILE is a TSV with one pair per line (spaces between characters, as in LCCC, are stripped; blank lines are
 skipped). Each query is answered single-turn by the configured chat replier: ``reply=generative`` or the chat
 part of ``reply=hybrid`` (generation with the configured ``decoding``), or ``reply=retrieval`` /
-``hybrid-retrieval`` (BM25). Reported, as fractions: character-level corpus BLEU-1/BLEU-2 (smoothed) and
+``hybrid-retrieval`` (BM25), or ``reply=rank`` (sample-and-rank: generated and retrieved candidates reranked by
+the response-selection model). Reported, as fractions: character-level corpus BLEU-1/BLEU-2 (smoothed) and
 distinct-1/distinct-2 over all replies; ``ppl``, the generator's per-character perplexity of the reference
-responses (null for retrieval, which has no probabilities).
+responses (null for retrieval and rank, whose replies are not all the generator's).
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ from pipeline.errors import ConfigError, InputError
 from pipeline.report import print_report
 from pipeline.schema import PipelineResult, Query
 from pipeline.stages.reply_chat import GenerativeReplier, RetrievalReplier
+from pipeline.stages.reply_rank import RankReplier
 
 
-def chat_replier(stage: object) -> GenerativeReplier | RetrievalReplier:
+def chat_replier(stage: object) -> GenerativeReplier | RetrievalReplier | RankReplier:
     """The part of the configured reply stage that answers chat."""
     replier = getattr(stage, "chat", stage)
-    if not isinstance(replier, GenerativeReplier | RetrievalReplier):
+    if not isinstance(replier, GenerativeReplier | RetrievalReplier | RankReplier):
         raise ConfigError(f"reply: {type(stage).__name__} cannot answer chat; use reply=hybrid (default), "
-                          "generative, retrieval or hybrid-retrieval")
+                          "generative, retrieval, hybrid-retrieval or rank")
     return replier
 
 
