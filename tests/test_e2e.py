@@ -1,5 +1,7 @@
 """End to end on the shipped lexicons and default config: the README's demo query."""
 
+from datetime import date
+
 import pytest
 
 from pipeline import Pipeline
@@ -20,8 +22,8 @@ def test_demo_query_has_sentences_tokens_slots_and_a_reply(default_pipe):
     assert "周杰伦" in [t.text for t in music.tokens["coarse"]]
     # 北京 is the location lexicon's city; 明天 a date slot with its ISO value (relative to now)
     assert ("北京", "location", "city") in {(m.surface, m.domain, m.entity) for m in weather.slots}
-    (date,) = [m for m in weather.slots if m.surface == "明天"]
-    assert len(date.value) == 10 and date.value[4] == "-"
+    (date_slot,) = [m for m in weather.slots if m.surface == "明天"]
+    assert len(date_slot.value) == 10 and date_slot.value[4] == "-"
     slots = {(m.surface, m.domain, m.entity) for m in music.slots}
     assert ("周杰伦", "music", "singer") in slots
     assert ("稻香", "music", "song") in slots
@@ -29,7 +31,8 @@ def test_demo_query_has_sentences_tokens_slots_and_a_reply(default_pipe):
     # everyday words of the query are not entities
     assert not {m.surface for s in result.sentences for m in s.slots} & {"天气", "怎么样", "我想"}
     assert (weather.intent.label, music.intent.label) == ("weather/QUERY", "music/PLAY")
-    assert result.reply.text == "好的，为您查询北京市的天气；好的，为您播放周杰伦的稻香"
+    day = date.fromisoformat(date_slot.value)
+    assert result.reply.text == f"好的，为您查询{day.month}月{day.day}日北京市的天气；好的，为您播放周杰伦的稻香"
     assert set(result.timings_ms) == set(result.stages)
 
 

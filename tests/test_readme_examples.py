@@ -4,6 +4,7 @@ Each check names the README text it proves; if that text changes, the check must
 first assertion of every test), so an example can never drift from what duihua does.
 """
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -68,8 +69,8 @@ def test_demo_query_output_as_listed(default_pipe):
           "明天 → `datetime_date` with the date as `value`, 北京 → `city` (the location lexicon's 北京市)",
           "周杰伦 → `artist` (lexicon type `singer`), 稻香 → `song`, 二十六度 → `26`",
           "`intent` per sentence: `weather/QUERY` (1.00), `music/PLAY` (1.00), and `unknown` for the third",
-          "its best guess, `radio/LAUNCH`, scores 0.29",
-          "`reply`: 好的，为您查询北京市的天气；好的，为您播放周杰伦的稻香；")
+          "its best guess, `radio/LAUNCH`, scores about 0.28",
+          "`reply`: 好的，为您查询12月3日北京市的天气；好的，为您播放周杰伦的稻香；")
     result = default_pipe(QUICKSTART)
     slots = slots_of(result)
     assert slots["明天"][0] == "datetime_date" and slots["明天"][2][4] == "-"
@@ -79,8 +80,11 @@ def test_demo_query_output_as_listed(default_pipe):
     intents = [s.intent for s in result.sentences]
     assert [i.label for i in intents] == ["weather/QUERY", "music/PLAY", "unknown"]
     assert [round(i.score, 2) for i in intents[:2]] == [1.0, 1.0]
-    assert intents[2].top_k[0].label == "radio/LAUNCH" and round(intents[2].top_k[0].score, 2) == 0.29
-    assert result.reply.text.startswith("好的，为您查询北京市的天气；好的，为您播放周杰伦的稻香；")
+    # int8 weights are quantized by the installed onnxruntime, so the third digit moves with its version
+    assert intents[2].top_k[0].label == "radio/LAUNCH" and abs(intents[2].top_k[0].score - 0.28) < 0.02
+    day = date.fromisoformat(slots["明天"][2])
+    weather = f"好的，为您查询{day.month}月{day.day}日北京市的天气"
+    assert result.reply.text.startswith(f"{weather}；好的，为您播放周杰伦的稻香；")
 
 
 def test_values_normalize_through_the_lexicon(default_pipe):
@@ -97,3 +101,17 @@ def test_intent_and_reply_examples(default_pipe):
     result = default_pipe("我想听周杰伦的稻香")
     assert result.sentences[0].intent.label == "music/PLAY"
     assert result.reply.text == "好的，为您播放周杰伦的稻香"
+
+
+@pytest.mark.parametrize(("text", "label", "reply", "readme"), [
+    ("查一下明天上海到广州的机票", "flight/QUERY", "好的，为您查询12月3日上海市飞往广州市的航班",
+     "查一下明天上海到广州的机票 → 好的，为您查询12月3日上海市飞往广州市的航班"),
+    ("帮我订火车票", "train/QUERY", "请问您要去哪个城市？", "帮我订火车票 (`train/QUERY`) → 请问您要去哪个城市？"),
+    ("打电话", "telephone/DIAL", "请问您要打给谁？", "打电话 (`telephone/DIAL`) → 请问您要打给谁？"),
+    ("现在几点了", "datetime", "现在是9:30，今天是12月2日星期三", "现在几点了 →\n  现在是9:30，今天是12月2日星期三"),
+])
+def test_task_reply_examples(default_pipe, text: str, label: str, reply: str, readme: str):
+    shown(readme, "from the reference time 2026-12-02T09:30")
+    result = default_pipe(Query(text=text, reference_time="2026-12-02T09:30"))
+    assert [s.intent.label for s in result.sentences] == [label]
+    assert (result.reply.text, result.reply.source) == (reply, "template")

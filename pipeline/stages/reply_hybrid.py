@@ -1,10 +1,11 @@
 """``reply=hybrid`` (the default): grounded templates for task requests, a chat reply for the rest.
 
-Per sentence: a firing template (``TemplateReplier``: the task domain's slots are filled) answers it; a
-sentence whose intent is a chat domain (``chat_domains``) or ``unknown``, or that has no intent at all, goes
-to the chat replier (generative or retrieval). The chat sentences of a query are answered together, with one
-reply placed where the first of them stood. A query where nothing fired and nothing went to chat (a task
-request whose slots are missing) is answered by the chat replier as a whole: generation is the fallback.
+Per request, in order, one reply part: a firing template (``TemplateReplier``: the request's template, or the
+question for a slot its intent needs) answers it; a sentence whose intent is a chat domain (``chat_domains``)
+or ``unknown``, or that has no intent at all, goes to the chat replier (generative or retrieval); consecutive
+chat sentences are answered as one turn. A confident task request is never sent to chat: with no template it
+gets the fallback line. Only a query where nothing fired and nothing went to chat (no intent stage, no
+template for its slots) is answered by the chat replier as a whole.
 ``unknown: fallback`` keeps ``unknown`` sentences away from chat: they contribute nothing, and a query of only
 ``unknown`` sentences gets the templates' "please rephrase" line.
 
@@ -19,10 +20,8 @@ from typing import ClassVar
 
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply, Sentence
-from pipeline.stages.reply import TemplateReplier
+from pipeline.stages.reply import UNKNOWN, TemplateReplier, is_confident_task
 from pipeline.stages.reply_chat import GenerativeReplier, RetrievalReplier
-
-UNKNOWN = "unknown"
 
 
 class HybridReplier:
@@ -48,44 +47,54 @@ class HybridReplier:
             return self.unknown == "chat"
         return pred is None or pred.domain in self.chat_domains
 
-    def plan(self, doc: PipelineResult) -> tuple[list[tuple[str, str | None] | None], str | None]:
-        """Per sentence a template ``(text, domain)`` or None (chat slot); and the text to send to chat."""
+    def plan(self, doc: PipelineResult) -> tuple[list[tuple[str, str | None] | None], list[str]]:
+        """Per request a template ``(text, domain)`` or None (a chat part); and the text of each chat part.
+
+        Consecutive chat sentences are one chat part (one turn of small talk cut in two is still one turn);
+        a confident task request never goes to chat: without a template it gets the fallback line.
+        """
         parts: list[tuple[str, str | None] | None] = []
-        chat_texts = []
+        chat_texts: list[str] = []
         for sent in doc.sentences:
-            filled = self.templates.reply_sentence(sent)
-            if filled is not None:
+            filled = self.templates.reply_sentence(sent, doc.query.reference_time)
+            if filled is None and self.goes_to_chat(sent):
+                if parts and parts[-1] is None:
+                    chat_texts[-1] += "，" + sent.text
+                else:
+                    parts.append(None)  # where this chat reply goes
+                    chat_texts.append(sent.text)
+            elif filled is not None:
                 parts.append(filled)
-            elif self.goes_to_chat(sent):
-                if not chat_texts:
-                    parts.append(None)  # where the chat reply goes
-                chat_texts.append(sent.text)
-        if not parts:  # no template fired and nothing went to chat
+            elif is_confident_task(sent):
+                parts.append((self.templates.fallback, None))
+        if not parts:  # no template fired and nothing went to chat: unknown kept away, or no intent stage
             if self.unknown == "fallback" and all(s.intent is not None and s.intent.label == UNKNOWN
                                                   for s in doc.sentences):
-                return [(self.templates.fallback, None)], None
-            return [None], doc.query.text  # fallback: the whole query to chat
-        return parts, ("，".join(chat_texts) if chat_texts else None)
+                return [(self.templates.fallback, None)], []
+            return [None], [doc.query.text]  # the whole query to chat
+        return parts, chat_texts
 
     def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
-        plans = [self.plan(d) if d.sentences else ([], None) for d in docs]
-        asking = [(d, text) for d, (_, text) in zip(docs, plans, strict=True) if text is not None]
+        plans = [self.plan(d) if d.sentences else ([], []) for d in docs]
+        asking = [(d, text) for d, (_, texts) in zip(docs, plans, strict=True) for text in texts]
         answers = iter(self.chat.answer([d for d, _ in asking], [t for _, t in asking]) if asking else [])
         out = []
-        for doc, (parts, chat_text) in zip(docs, plans, strict=True):
+        for doc, (parts, chat_texts) in zip(docs, plans, strict=True):
             if not doc.sentences:
                 out.append(doc.model_copy(update={"reply": None}))
                 continue
-            chat_reply = next(answers) if chat_text is not None else None
-            # a None part (the chat slot) exists only when chat was asked, so chat_reply is set there
-            texts = [p[0] if p is not None else chat_reply.text for p in parts]
+            chat_replies = [next(answers) for _ in chat_texts]
+            chat_iter = iter(chat_replies)
+            texts = [p[0] if p is not None else next(chat_iter).text for p in parts]
             domains = {p[1] for p in parts if p is not None}
-            if chat_reply is None and domains == {None}:  # only the "please rephrase" line (unknown: fallback)
-                reply = Reply(text=self.joiner.join(texts), source="fallback")
-            elif chat_reply is None:
-                reply = Reply(text=self.joiner.join(texts), source="template",
-                              domain=next(iter(domains)) if len(domains) == 1 else None)
-            else:  # any generated or retrieved part makes the reply that kind (it is not all grounded)
-                reply = Reply(text=self.joiner.join(texts), source=chat_reply.source, score=chat_reply.score)
+            text = self.joiner.join(texts)
+            if chat_replies:  # any generated or retrieved part makes the reply that kind (not all grounded)
+                first = chat_replies[0]
+                reply = Reply(text=text, source=first.source, score=first.score)
+            elif domains == {None}:  # only the "please rephrase" line
+                reply = Reply(text=text, source="fallback")
+            else:
+                known = domains - {None}
+                reply = Reply(text=text, source="template", domain=next(iter(known)) if len(known) == 1 else None)
             out.append(doc.model_copy(update={"reply": reply}))
         return out

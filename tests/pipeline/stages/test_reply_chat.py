@@ -13,7 +13,7 @@ import pytest
 from pipeline.composer import build_stage
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
-from pipeline.schema import IntentPrediction, PipelineResult, Query, Sentence, SlotMatch
+from pipeline.schema import IntentPrediction, PipelineResult, Query, Reply, Sentence, SlotMatch
 from pipeline.stages.reply_chat import GenerativeReplier, RetrievalReplier, SessionHistory
 from pipeline.stages.reply_hybrid import HybridReplier
 
@@ -44,23 +44,45 @@ def hybrid(tiny_reply_dir: Path) -> HybridReplier:
 def test_hybrid_routes_task_requests_to_templates_and_chat_to_the_generator(hybrid) -> None:  # noqa: ANN001
     weather = sentence("北京天气怎么样", 0, "weather/QUERY", {"city": "北京"})
     chat = sentence("你好呀", 7, "chat")
-    no_slots = sentence("订一张机票", 0, "flight/QUERY")  # no city: no template fires
+    no_slots = sentence("订一张机票", 0, "flight/QUERY")  # no city: the flight request asks for one
+    no_intent = sentence("订一张机票", 0, None)  # no intent stage and no template: the whole query to chat
     out = hybrid.process([doc(weather), doc(sentence("你好呀", 0, "chat")), doc(weather, chat), doc(no_slots),
-                          PipelineResult(query=Query(text=""))])
+                          PipelineResult(query=Query(text="")), doc(no_intent)])
     assert (out[0].reply.text, out[0].reply.source, out[0].reply.domain) == ("好的，为您查询北京的天气", "template",
                                                                            "weather")
     assert out[1].reply.source == "generative" and out[1].reply.score is not None
     assert out[2].reply.source == "generative" and out[2].reply.text.startswith("好的，为您查询北京的天气；")
-    assert out[3].reply.source == "generative"  # generation is the fallback
+    assert (out[3].reply.text, out[3].reply.source) == ("请问您要飞往哪个城市？", "template")
     assert out[4].reply is None
+    assert out[5].reply.source == "generative"
 
 
 def test_unknown_and_unclassified_sentences_go_to_chat(hybrid) -> None:  # noqa: ANN001
     unknown = sentence("把空调调到二十六度", 0, "unknown")
-    assert hybrid.plan(doc(unknown))[1] == "把空调调到二十六度"
-    assert hybrid.plan(doc(sentence("随便聊聊", 0, None)))[1] == "随便聊聊"
+    assert hybrid.plan(doc(unknown))[1] == ["把空调调到二十六度"]
+    assert hybrid.plan(doc(sentence("随便聊聊", 0, None)))[1] == ["随便聊聊"]
     weather = sentence("北京天气怎么样", 0, "weather/QUERY", {"city": "北京"})
-    assert hybrid.plan(doc(weather))[1] is None
+    assert hybrid.plan(doc(weather))[1] == []
+
+
+def test_each_request_of_a_run_gets_its_own_part_in_order(hybrid) -> None:  # noqa: ANN001
+    """Chat, task, chat, chat: the chat turns keep their places, and the two adjacent ones are one turn."""
+    run = doc(sentence("你好呀", 0, "chat"), sentence("北京天气怎么样", 3, "weather/QUERY", {"city": "北京"}),
+              sentence("你真好", 10, "chat"), sentence("哈哈", 13, "unknown"))
+    parts, chat_texts = hybrid.plan(run)
+    assert parts == [None, ("好的，为您查询北京的天气", "weather"), None]
+    assert chat_texts == ["你好呀", "你真好，哈哈"]
+    echo = HybridReplier(hybrid.templates, EchoChat())
+    (out,) = echo.process([run])
+    assert out.reply.text == "<你好呀>；好的，为您查询北京的天气；<你真好，哈哈>"
+    assert (out.reply.source, out.reply.score) == ("retrieval", 1.0)
+
+
+class EchoChat:
+    """A chat replier that says back what it was asked, so a test sees where each chat part went."""
+
+    def answer(self, docs: list[PipelineResult], texts: list[str]) -> list[Reply]:
+        return [Reply(text=f"<{t}>", source="retrieval", score=1.0) for t in texts]
 
 
 def test_generative_replies_are_stable_across_batches(tiny_reply_dir: Path) -> None:
@@ -131,7 +153,7 @@ LAZY_CHILD = """
 import json, sys
 from pipeline.composer import build_stage
 from pipeline.config import load_config
-from pipeline.schema import IntentPrediction, PipelineResult, Query, Sentence, SlotMatch
+from pipeline.schema import IntentPrediction, PipelineResult, Query, Reply, Sentence, SlotMatch
 
 def state():
     return {"loaded": stage.chat.loaded, "torch": "torch" in sys.modules,
