@@ -11,10 +11,17 @@ dialogues, single-turn (the turn before it is the query), as ``duihua eval reply
 
 Each generator is decoded with the shipped decoding (nucleus sampling, ``--seeds`` seeds: mean ± std), other
 sampling settings, greedy and beam search.
-Latency: wall time per reply at batch 1 over ``--latency-queries`` dev queries, for the shipped decoding as
-it ends naturally, and forced to exactly 20 characters (the target: P99 <= 100 ms on 2 CPU cores).
+  rank            ``reply=rank`` as shipped (``conf/reply/rank.yaml``): generated samples (+ beam) and BM25 hits
+                  reranked by the response-selection model (``checkpoints/reply_ranker``), and its parts: the
+                  generator's candidates only (``reply.retrieved=0``), retrieval's only (``reply.samples=0
+                  reply.beam=0``); with the selection model's recall@1 of 10 on dev
 
-Usage: ``python bench/reply.py [--scratch DIR] [--latency-queries N]``; prints a table, then one JSON line.
+Latency: wall time per reply at batch 1 over ``--latency-queries`` dev queries, for the shipped decoding as
+it ends naturally, and forced to exactly 20 characters, and for the rank replier (the target: P99 <= 100 ms).
+
+Usage: ``python bench/reply.py [--scratch DIR] [--latency-queries N] [--rank-only]``; prints a table, then one
+JSON line. ``--rank-only`` scores the rank replier, its parts, the shipped generator and retrieval (no scratch
+seq2seq, no decoding sweep).
 """
 
 from __future__ import annotations
@@ -33,7 +40,11 @@ from models.reply.decoding import DecodingConfig
 from models.reply.inference import ReplyGenerator
 from models.reply.metrics import reply_scores
 from models.reply.retrieval import BM25Index
+from models.reply.selection_train import recall_at_1
+from pipeline.composer import build_stage
 from pipeline.config import load_config
+from pipeline.schema import PipelineResult, Query
+from pipeline.stages.reply_rank import RankReplier
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH_COMMAND = ("duihua train reply model.init=scratch objectives.mlm_weight=0 "
@@ -62,6 +73,50 @@ def latency(generator: ReplyGenerator, queries: list[str], cfg: DecodingConfig) 
             "mean_chars": round(statistics.mean(lengths), 1)}
 
 
+def rank_replier(overrides: list[str]) -> RankReplier:
+    stage = build_stage("reply", load_config("pipeline", ["reply=rank", *overrides]).reply)
+    assert isinstance(stage, RankReplier)
+    return stage
+
+
+def rank_answers(replier: RankReplier, queries: list[str], batch_size: int = 32) -> list[str]:
+    """Single-turn replies, as ``duihua eval reply`` asks for them."""
+    out: list[str] = []
+    for i in range(0, len(queries), batch_size):
+        chunk = queries[i : i + batch_size]
+        out += [r.text for r in replier.answer([PipelineResult(query=Query(text=q)) for q in chunk], chunk)]
+    return out
+
+
+def rank_latency(replier: RankReplier, queries: list[str]) -> dict[str, float]:
+    rank_answers(replier, queries[:1])  # warm-up: loads both models
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        replier.answer([PipelineResult(query=Query(text=q))], [q])
+        times.append(1000 * (time.perf_counter() - t0))
+    return {"p50_ms": round(statistics.median(times), 1), "p99_ms": round(percentile(times, 99), 1)}
+
+
+def rank_rows(dev: list, lat_queries: list[str], summary: dict) -> list[tuple]:
+    """The rank replier as shipped and its parts, in the same run as the other systems."""
+    queries, refs = [p.query for p in dev], [p.response for p in dev]
+    shipped = rank_replier([])
+    parts = {"rank (shipped)": shipped, "rank, generator candidates only": rank_replier(["reply.retrieved=0"]),
+             "rank, retrieval candidates only": rank_replier(["reply.samples=0", "reply.beam=0"])}
+    rows = []
+    for name, replier in parts.items():
+        scores = reply_scores(rank_answers(replier, queries), refs)
+        label = f"{replier.samples} samples, beam {replier.beam}, {replier.retrieved} hits"
+        rows.append((name, label, scores["bleu1"], scores["bleu2"], scores["distinct1"], scores["distinct2"], "–"))
+        if replier is shipped:
+            summary.update({"bleu2_rank": scores["bleu2"], "distinct2_rank": scores["distinct2"]})
+    summary["ranker_recall_at_1_of_10"] = round(recall_at_1(shipped.selector, [p for p in dev if p.query]), 4)
+    lat = rank_latency(shipped, lat_queries)
+    summary.update({"p50_ms_rank": lat["p50_ms"], "p99_ms_rank": lat["p99_ms"]})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints/reply"))
@@ -70,6 +125,8 @@ def main() -> None:
     parser.add_argument("--latency-queries", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=3, help="sampling seeds per sampled decoding (mean ± std)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rank-only", action="store_true",
+                        help="the rank replier, its parts, the shipped generator and retrieval only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_config("pipeline")
@@ -88,6 +145,9 @@ def main() -> None:
 
     rows, summary = [], {"dev_pairs": len(dev), "seeds": len(seeds)}
     systems = {"generator": args.checkpoint, "seq2seq (scratch)": args.scratch}
+    if args.rank_only:
+        systems = {"generator": args.checkpoint}
+        decodings = {"sample (shipped)": shipped}
     generators = {}
     for name, folder in systems.items():
         if not Path(folder, "reply.json").is_file():
@@ -109,7 +169,8 @@ def main() -> None:
                                 f"distinct2_{key}": round(mean["distinct2"], 4)})
 
     sources = list(load_config("pipeline", ["reply=retrieval"]).reply.sources)  # the shipped retrieval option
-    for name, srcs in (("retrieval", sources), ("retrieval +subtitles", [*sources, "subtitles"])):
+    for name, srcs in (("retrieval", sources), ("retrieval +subtitles", [*sources, "subtitles"]))[
+            : 1 if args.rank_only else 2]:
         dev_keys = {(p.query, p.response) for p in dev}
         pairs = [p for s in srcs for p in load_source(data_dir, s, 1, 40)
                  if p.query and (p.query, p.response) not in dev_keys]
@@ -123,23 +184,27 @@ def main() -> None:
         if name == "retrieval":
             summary.update({"bleu2_retrieval": scores["bleu2"], "distinct2_retrieval": scores["distinct2"]})
 
+    lat_queries = queries[: args.latency_queries]
+    rows += rank_rows(dev, lat_queries, summary)
+
     print("| system | decoding | BLEU-1 | BLEU-2 | distinct-1 | distinct-2 | ppl |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(str(c) for c in row) + " |")
 
-    lat_queries = queries[: args.latency_queries]
     forced = replace(shipped, min_new_tokens=20, max_new_tokens=20)
-    print("\n| generator | replies | P50 ms | P99 ms | mean chars |")
+    print("\n| replier | replies | P50 ms | P99 ms | mean chars |")
     print("|---|---|---|---|---|")
     for label, dec in (("shipped decoding", shipped), ("exactly 20 characters", forced),
-                       ("greedy, exactly 20 characters", replace(forced, strategy="greedy"))):
+                       ("greedy, exactly 20 characters", replace(forced, strategy="greedy")))[
+            : 1 if args.rank_only else 3]:
         lat = latency(generators["generator"], lat_queries, dec)
         print(f"| generator | {label} | {lat['p50_ms']} | {lat['p99_ms']} | {lat['mean_chars']} |")
         if dec is shipped:
             summary.update({"p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]})
         elif dec is forced:
             summary.update({"p50_ms_20chars": lat["p50_ms"], "p99_ms_20chars": lat["p99_ms"]})
+    print(f"| rank (shipped) | its reply | {summary['p50_ms_rank']} | {summary['p99_ms_rank']} | – |")
     summary["threads"] = args.threads
     print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
 
