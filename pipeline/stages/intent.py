@@ -12,21 +12,20 @@ which the reply stage routes to its chat answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 from models.intent.inference import DECODE_MODES, UNKNOWN, IntentClassifier, IntentResult
 from pipeline.errors import ConfigError
 from pipeline.schema import IntentPrediction, PipelineResult, ScoredLabel
-from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import load_checkpoint, resolve_runtime
 
 
-@lru_cache(maxsize=4)
-def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, backend: str, cache_dir: str,
-          mtime_ns: int) -> IntentClassifier:
-    """Pipelines on the same checkpoint share one model; the weights' mtime picks up a retrained one."""
-    return IntentClassifier.from_pretrained(checkpoint, backend=backend, cache_dir=cache_dir, precision=precision,
-                                            device=device, batch_chars=batch_chars)
+def load_intent(folder: Path, precision: str, device: str, batch_chars: int, backend: str, cache_dir: str,
+                key: str = "intent.checkpoint", way_out: str = ", or use intent=none") -> IntentClassifier:
+    """The intent model, shared with every stage that asks with the same settings (the joint splitter's
+    intent evidence is the intent stage's model)."""
+    return load_checkpoint(IntentClassifier.from_pretrained, key, folder, way_out, backend=backend,
+                           cache_dir=cache_dir, precision=precision, device=device, batch_chars=batch_chars)
 
 
 class SlotAwareIntentClassifier:
@@ -44,9 +43,7 @@ class SlotAwareIntentClassifier:
             raise ConfigError(f"intent.top_k: expected at least 1, got {top_k}")
         precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
-        with checkpoint_errors("intent.checkpoint", folder,
-                               ", or use intent=none"), onnx_load_errors(backend):
-            self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir), weights_mtime(folder))
+        self.model = load_intent(folder, precision, device, batch_chars, backend, str(cache_dir))
         self.threshold, self.top_k, self.decode = threshold, top_k, decode
         self.use_lexicons, self.return_gates = use_lexicons, return_gates
         # the composer checks that the slot stage runs first when the model is to be fed its tags

@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,18 +25,10 @@ from models.reply.data import SOURCES, ChatDataError, ChatPair, load_source, rea
 from models.reply.retrieval import BM25Index
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply
-from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import checkpoint_errors, load_checkpoint, resolve_runtime
 
 if TYPE_CHECKING:  # imports torch; the generator is loaded on first use
     from models.reply.inference import ReplyGenerator
-
-
-@lru_cache(maxsize=4)
-def _load_generator(folder: Path, backend: str, cache_dir: str, mtime_ns: int) -> ReplyGenerator:
-    """Pipelines on the same checkpoint share one model; the weights' mtime picks up a retrained one."""
-    from models.reply.inference import ReplyGenerator
-
-    return ReplyGenerator.from_pretrained(folder, backend=backend, cache_dir=cache_dir)
 
 
 def _decoding_config(decoding: Mapping[str, Any]) -> DecodingConfig:
@@ -87,7 +78,7 @@ class GenerativeReplier:
         folder = Path(checkpoint).resolve()
         with checkpoint_errors("reply.checkpoint", folder):
             read_limits(folder)   # the checkpoint is there now; the model loads on first use (module docstring)
-        self._load_args = (folder, backend, str(cache_dir), weights_mtime(folder))
+        self._load_args = (folder, backend, str(cache_dir))
         self._generator: ReplyGenerator | None = None
         self._load_lock = threading.Lock()   # the HTTP server's worker threads may all ask for it at once
         if history_turns < 0:
@@ -110,9 +101,11 @@ class GenerativeReplier:
         return self._generator is not None
 
     def _load(self) -> ReplyGenerator:
-        folder, backend = self._load_args[:2]
-        with checkpoint_errors("reply.checkpoint", folder), onnx_load_errors(backend):
-            return _load_generator(*self._load_args)
+        from models.reply.inference import ReplyGenerator
+
+        folder, backend, cache_dir = self._load_args
+        return load_checkpoint(ReplyGenerator.from_pretrained, "reply.checkpoint", folder, backend=backend,
+                               cache_dir=cache_dir)
 
     def generate(self, contexts: Sequence[Sequence[str]]) -> list[Reply]:
         return [Reply(text=r.text, source="generative", score=round(r.score, 4))

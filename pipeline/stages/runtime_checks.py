@@ -1,17 +1,23 @@
-"""What every neural stage checks before loading a checkpoint: the runtime settings, and the weights' mtime
-(part of the shared-model cache key, so a retrained checkpoint is picked up without a restart)."""
+"""How every neural stage loads its checkpoint: the runtime settings checked, one loaded model shared by
+every pipeline of the process that asks for the same checkpoint with the same options (inference is
+read-only), the weights' mtime in that key (a retrained checkpoint is picked up without a restart), and a
+missing checkpoint or an unloadable ONNX graph reported as one line naming the config key."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from models.common.onnx import BACKENDS, OnnxLoadError
 from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import resolve_precision
 from pipeline.errors import ConfigError
+
+T = TypeVar("T")
 
 
 def resolve_runtime(backend: str, precision: str, device: str) -> str:
@@ -56,3 +62,20 @@ def checkpoint_errors(key: str, folder: Path, way_out: str = "") -> Iterator[Non
         if not about_checkpoint(exc, folder):
             raise
         raise ConfigError(f"{key}: {exc}{way_out}") from exc
+
+
+@lru_cache(maxsize=16)
+def _shared(load: Callable[..., Any], folder: Path, mtime_ns: int, options: tuple[tuple[str, Hashable], ...]
+            ) -> Any:  # noqa: ANN401 - whatever ``load`` returns
+    return load(folder, **dict(options))
+
+
+def load_checkpoint(load: Callable[..., T], key: str, folder: Path, way_out: str = "", **options: Hashable) -> T:
+    """``load(folder, **options)``, shared (module docstring); errors name ``key`` and ``way_out``.
+
+    ``options["backend"]``, when given, is also the runtime named in an ONNX load error.
+    """
+    backend = options.get("backend")
+    onnx_errors = onnx_load_errors(str(backend)) if backend is not None else contextlib.nullcontext()
+    with checkpoint_errors(key, folder, way_out), onnx_errors:
+        return _shared(load, folder, weights_mtime(folder), tuple(sorted(options.items())))

@@ -8,23 +8,13 @@ batched forward passes, not one per sentence.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
 from models.segmenter.inference import Segmenter
 from pipeline.schema import GRANULARITIES, Granularity, PipelineResult, Token
-from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import load_checkpoint, resolve_runtime
 from pipeline.stages.segment import check_granularities
-
-
-@lru_cache(maxsize=4)
-def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, backend: str, cache_dir: str,
-          mtime_ns: int) -> Segmenter:
-    """Pipelines built on the same checkpoint share one loaded model (inference is read-only); the weights'
-    modification time is part of the key, so a retrained checkpoint is picked up."""
-    return Segmenter.from_pretrained(checkpoint, backend=backend, cache_dir=cache_dir, precision=precision,
-                                     device=device, batch_chars=batch_chars)
 
 
 class NeuralSegmenter:
@@ -37,10 +27,9 @@ class NeuralSegmenter:
         self.granularities = check_granularities(granularities)
         precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
-        with checkpoint_errors("segmenter.checkpoint", folder,
-                               ", or use segmenter=jieba"), \
-                onnx_load_errors(backend):
-            self.model = _load(folder, precision, device, batch_chars, backend, str(cache_dir), weights_mtime(folder))
+        self.model = load_checkpoint(Segmenter.from_pretrained, "segmenter.checkpoint", folder,
+                                     ", or use segmenter=jieba", backend=backend, cache_dir=str(cache_dir),
+                                     precision=precision, device=device, batch_chars=batch_chars)
 
     def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
         wanted = [doc.query.granularities or self.granularities for doc in docs]

@@ -34,7 +34,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -42,18 +41,10 @@ from models.slots.inference import SlotTagger, TaggedSpan
 from pipeline import values as value_parser
 from pipeline.errors import ConfigError
 from pipeline.schema import Granularity, PipelineResult, Sentence, SlotMatch
-from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.runtime_checks import load_checkpoint, resolve_runtime
 from pipeline.stages.slots import BoundaryPolicy, GazetteerSlotTagger
 
 TEMPORAL_TYPE = re.compile(r"date|time|Date|Time|日期|时间")
-
-
-@lru_cache(maxsize=4)
-def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, backend: str, cache_dir: str,
-          mtime_ns: int) -> SlotTagger:
-    """Pipelines on the same checkpoint share one model; the weights' mtime picks up a retrained one."""
-    return SlotTagger.from_pretrained(checkpoint, backend=backend, cache_dir=cache_dir, precision=precision,
-                                      device=device, batch_chars=batch_chars)
 
 
 def _overlaps(a: SlotMatch, taken: Sequence[SlotMatch]) -> bool:
@@ -75,10 +66,9 @@ class FusedSlotTagger:
         self.gazetteer = GazetteerSlotTagger(domains, extra_dirs, cache_dir, boundary_granularity, boundary_policy)
         precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
-        with checkpoint_errors("slots.checkpoint", folder,
-                               ", or use slots=gazetteer"), onnx_load_errors(backend):
-            self.model = _load(folder, precision, device, batch_chars, backend, str(onnx_cache_dir),
-                               weights_mtime(folder))
+        self.model = load_checkpoint(SlotTagger.from_pretrained, "slots.checkpoint", folder,
+                                     ", or use slots=gazetteer", backend=backend, cache_dir=str(onnx_cache_dir),
+                                     precision=precision, device=device, batch_chars=batch_chars)
         unknown = sorted(set(value_slots) - set(value_parser.KINDS))
         if unknown:
             raise ConfigError(f"slots.value_slots: unknown kind(s) {unknown}; kinds: {list(value_parser.KINDS)}")

@@ -15,7 +15,6 @@ lexicon reload refreshes them as it does the slot stage's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 
 from models.lexicon.features import gazetteer_featurizer, selected_dirs
@@ -32,14 +31,9 @@ from models.splitter.joint import (
 from models.splitter.scorer import RequestScorer
 from models.splitter.spans import TERMINATORS
 from pipeline.errors import ConfigError
-from pipeline.stages.intent import _load as _load_intent
-from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
+from pipeline.stages.intent import load_intent
+from pipeline.stages.runtime_checks import load_checkpoint, resolve_runtime
 from pipeline.stages.split_neural import NeuralSentenceSplitter
-
-
-@lru_cache(maxsize=4)
-def _load_scorer(checkpoint: Path, backend: str, cache_dir: str, batch_chars: int, mtime_ns: int) -> RequestScorer:
-    return RequestScorer.from_pretrained(checkpoint, backend=backend, cache_dir=cache_dir, batch_chars=batch_chars)
 
 
 class JointSentenceSplitter(NeuralSentenceSplitter):
@@ -62,9 +56,9 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
                               "be negative")
         super().__init__(checkpoint, threshold, terminators, precision, device, batch_chars, backend, cache_dir)
         folder = Path(scorer_checkpoint).resolve()
-        with checkpoint_errors("splitter.scorer_checkpoint", folder, ", or use splitter=neural"), \
-                onnx_load_errors(backend):
-            scorer = _load_scorer(folder, backend, str(cache_dir), batch_chars, weights_mtime(folder))
+        scorer = load_checkpoint(RequestScorer.from_pretrained, "splitter.scorer_checkpoint", folder,
+                                 ", or use splitter=neural", backend=backend, cache_dir=str(cache_dir),
+                                 batch_chars=batch_chars)
         settings = JointSettings(candidate_min=candidate_min, max_span=max_span, boundary_weight=boundary_weight,
                                  cut_bias=cut_bias)
         evidence: list[tuple[PieceScore, float]] = [(scorer.log_probabilities, scorer_weight)]
@@ -95,7 +89,6 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
         if not checkpoint:
             raise ConfigError("splitter.intent_checkpoint: needed when splitter.intent_weight > 0")
         folder = Path(checkpoint).resolve()
-        with checkpoint_errors("splitter.intent_checkpoint", folder), onnx_load_errors(backend):
-            classifier = _load_intent(folder, resolve_runtime(backend, precision, device), device, batch_chars,
-                                      backend, cache_dir, weights_mtime(folder))
+        classifier = load_intent(folder, resolve_runtime(backend, precision, device), device, batch_chars, backend,
+                                 cache_dir, key="splitter.intent_checkpoint", way_out="")
         return intent_confidence(classifier, gazetteer_featurizer(gazetteer))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,16 +15,7 @@ from models.splitter.inference import Splitter
 from models.splitter.spans import TERMINATORS
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Sentence
-from pipeline.stages.runtime_checks import checkpoint_errors, onnx_load_errors, resolve_runtime, weights_mtime
-
-
-@lru_cache(maxsize=4)
-def _load(checkpoint: Path, precision: str, device: str, batch_chars: int, backend: str, cache_dir: str,
-          mtime_ns: int) -> Splitter:
-    """Pipelines on the same checkpoint share one loaded model; the weights' mtime in the key picks up a
-    retrained checkpoint."""
-    return Splitter.from_pretrained(checkpoint, backend=backend, cache_dir=cache_dir, precision=precision,
-                                    device=device, batch_chars=batch_chars)
+from pipeline.stages.runtime_checks import load_checkpoint, resolve_runtime
 
 
 class NeuralSentenceSplitter:
@@ -39,8 +29,9 @@ class NeuralSentenceSplitter:
             raise ConfigError(f"splitter.threshold: expected a probability in (0, 1), got {threshold}")
         precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
-        with checkpoint_errors("splitter.checkpoint", folder, ", or use splitter=punct"), onnx_load_errors(backend):
-            shared = _load(folder, precision, device, batch_chars, backend, str(cache_dir), weights_mtime(folder))
+        shared = load_checkpoint(Splitter.from_pretrained, "splitter.checkpoint", folder, ", or use splitter=punct",
+                                 backend=backend, cache_dir=str(cache_dir), precision=precision, device=device,
+                                 batch_chars=batch_chars)
         # the loaded model is shared (a shallow copy); threshold and terminators are this stage's own settings
         self.model = copy.copy(shared)
         self.model.threshold, self.model.terminators = threshold, terminators

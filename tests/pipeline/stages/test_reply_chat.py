@@ -218,8 +218,8 @@ def test_concurrent_first_requests_load_the_generator_once(tiny_reply_dir: Path,
     from pipeline.stages import reply_chat
 
     rep = GenerativeReplier(str(tiny_reply_dir), DECODING)
-    calls, real = [], reply_chat._load_generator.__wrapped__
-    monkeypatch.setattr(reply_chat, "_load_generator", lambda *a: calls.append(a) or real(*a))
+    calls, real = [], reply_chat.load_checkpoint
+    monkeypatch.setattr(reply_chat, "load_checkpoint", lambda *a, **k: calls.append(a) or real(*a, **k))
     threads = [threading.Thread(target=lambda: rep.generator) for _ in range(4)]
     for t in threads:
         t.start()
