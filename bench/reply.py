@@ -13,8 +13,9 @@ Each generator is decoded with the shipped decoding (nucleus sampling, ``--seeds
 sampling settings, greedy and beam search.
   rank            ``reply=rank`` as shipped (``conf/reply/rank.yaml``): generated samples (+ beam) and BM25 hits
                   reranked by the response-selection model (``checkpoints/reply_ranker``), and its parts: the
-                  generator's candidates only (``reply.retrieved=0``), retrieval's only (``reply.samples=0
-                  reply.beam=0``); with the selection model's recall@1 of 10 on dev
+                  generator's candidates only (4 samples and a beam of 4, ``reply.retrieved=0``), retrieval's
+                  only (``reply.samples=0 reply.beam=0``) and both; with the selection model's recall@1 of 10
+                  on dev
 
 Latency: wall time per reply at batch 1 over ``--latency-queries`` dev queries, for the shipped decoding as
 it ends naturally, and forced to exactly 20 characters, and for the rank replier (the target: P99 <= 100 ms).
@@ -102,8 +103,11 @@ def rank_rows(dev: list, lat_queries: list[str], summary: dict) -> list[tuple]:
     """The rank replier as shipped and its parts, in the same run as the other systems."""
     queries, refs = [p.query for p in dev], [p.response for p in dev]
     shipped = rank_replier([])
-    parts = {"rank (shipped)": shipped, "rank, generator candidates only": rank_replier(["reply.retrieved=0"]),
-             "rank, retrieval candidates only": rank_replier(["reply.samples=0", "reply.beam=0"])}
+    generated = ["reply.samples=4", "reply.beam=4"]
+    parts = {"rank (shipped)": shipped,
+             "rank, generator candidates only": rank_replier([*generated, "reply.retrieved=0"]),
+             "rank, retrieval candidates only": rank_replier(["reply.samples=0", "reply.beam=0"]),
+             "rank, both": rank_replier(generated)}
     rows = []
     for name, replier in parts.items():
         scores = reply_scores(rank_answers(replier, queries), refs)

@@ -10,7 +10,10 @@ BLEU-2 and distinct-2 over all replies. Cached pools go to ``outputs/reply_rank/
 The grid is searched on dev (the 617 replies of the LCCC multi-turn ``valid`` dialogues, single-turn): the
 target is BLEU-2 above BM25 retrieval's top hit with distinct-2 >= 0.55, so the pick is the point with the best
 BLEU-2 among those with distinct-2 >= ``--min-distinct2``. The multi-turn ``test`` dialogues (never used for any
-choice) then score the picked point, plain retrieval and the shipped generator.
+choice) then score the picked point, plain retrieval and the shipped generator. A second sweep reranks deeper
+BM25 pools alone (``--deep`` hits at most; no generator, so no generation cost at all). Latency is not part of
+the grid: ``bench/reply.py`` times the shipped point at batch 1 (generator candidates cost 50-200 ms a reply on
+one CPU thread, which is why the shipped point has none).
 
 Usage: ``python bench/reply_rank.py [--threads 1] [--top 15]``; prints tables, then one JSON line.
 """
@@ -33,9 +36,11 @@ from models.reply.safety import SafetyNet
 from pipeline.composer import build_stage
 from pipeline.config import load_config
 from pipeline.stages.reply_rank import RankReplier
+from pipeline.stages.runtime_checks import weights_mtime
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "outputs/reply_rank"
+NO_NET = SafetyNet(max_chars=10**9, min_chars=0, max_char_run=10**9, max_ngram_count=10**9)  # plain systems
 
 
 def split_pairs(data_dir: Path, split: str) -> list[ChatPair]:
@@ -47,7 +52,7 @@ def split_pairs(data_dir: Path, split: str) -> list[ChatPair]:
 def gather(replier: RankReplier, pairs: list[ChatPair], name: str, batch_size: int = 32) -> list[list[Candidate]]:
     """Scored raw pools of every pair (cached per split, candidate counts and ranker weights' mtime)."""
     key = f"{name}-s{replier.samples}-b{replier.beam}-r{replier.retrieved}-t{replier.generator.decoding.temperature}"
-    path = CACHE / f"{key}-{replier._load_args[1]}.json"
+    path = CACHE / f"{key}-{weights_mtime(replier.folder)}.json"
     if path.is_file():
         return [[Candidate(**c) for c in pool] for pool in json.loads(path.read_text(encoding="utf-8"))]
     pools: list[list[Candidate]] = []
@@ -96,6 +101,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--beam", type=int, default=4)
     parser.add_argument("--retrieved", type=int, default=10)
+    parser.add_argument("--deep", type=int, default=50, help="hits of the retrieval-only sweep")
     parser.add_argument("--min-distinct2", type=float, default=0.55)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
@@ -112,8 +118,8 @@ def main() -> None:
     pools = {name: gather(replier, pairs, name) for name, pairs in splits.items()}
     refs = {name: [p.response for p in pairs] for name, pairs in splits.items()}
 
-    def scored(name: str, point: dict) -> dict[str, float]:
-        return reply_scores(pick_all(pools[name], point, safety, fallback), refs[name])
+    def scored(name: str, point: dict, net: SafetyNet = safety) -> dict[str, float]:
+        return reply_scores(pick_all(pools[name], point, net, fallback), refs[name])
 
     base = {"samples": 0, "beam": False, "retrieved": 0, "logprob": 0.0, "bm25": 0.0, "bias_retrieval": 0.0,
             "bias_beam": 0.0}
@@ -126,7 +132,9 @@ def main() -> None:
              f"retrieval only, reranked ({args.retrieved} hits)": {**base, "retrieved": args.retrieved},
              "both, reranked (all candidates, no weights)": {**base, "samples": args.samples, "beam": True,
                                                              "retrieved": args.retrieved}}
-    rows = [(name, scored("dev", p), scored("test", p)) for name, p in parts.items()]
+    plain = ("generator (", "retrieval (")   # as reply=generative / reply=retrieval answer: no safety net
+    rows = [(name, scored("dev", p, NO_NET if name.startswith(plain) else safety),
+             scored("test", p, NO_NET if name.startswith(plain) else safety)) for name, p in parts.items()]
 
     t0 = time.perf_counter()
     results = [(p, scored("dev", p)) for p in grid(args.samples, args.retrieved)]
@@ -148,6 +156,19 @@ def main() -> None:
         print(f"| {name} | {dev['bleu2']:.4f} | {dev['distinct2']:.4f} | {test['bleu2']:.4f} | "
               f"{test['distinct2']:.4f} |")
     summary["rows"] = {name: {"dev": dev, "test": test} for name, dev, test in rows}
+
+    deep = build_stage("reply", load_config("pipeline", ["reply=rank", "reply.samples=0", "reply.beam=0",
+                                                         f"reply.retrieved={args.deep}", *args.overrides]).reply)
+    pools = {name: gather(deep, pairs, name) for name, pairs in splits.items()}   # what scored() reads from now
+    print("\n| BM25 hits reranked (no generator) | bm25 weight | dev BLEU-2 | dev distinct-2 | test BLEU-2 | "
+          "test distinct-2 |\n|---|---|---|---|---|---|")
+    for hits in sorted({10, 20, 30, args.deep}):
+        for bm25 in (0.0, 0.05, 0.1):
+            point = {**base, "retrieved": hits, "bm25": bm25}
+            dev, test = scored("dev", point), scored("test", point)
+            print(f"| {hits} | {bm25} | {dev['bleu2']:.4f} | {dev['distinct2']:.4f} | {test['bleu2']:.4f} | "
+                  f"{test['distinct2']:.4f} |")
+            summary["rows"][f"retrieval only, {hits} hits, bm25 {bm25}"] = {"dev": dev, "test": test}
     summary["decoding"] = {k: v for k, v in asdict(replace(replier.generator.decoding)).items()}
     print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,18 +27,10 @@ from models.reply.selection_config import SelectionCheckpoint
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply
 from pipeline.stages.reply_chat import GenerativeReplier, RetrievalReplier, _answer_whole_queries
-from pipeline.stages.runtime_checks import checkpoint_errors, weights_mtime
+from pipeline.stages.runtime_checks import checkpoint_errors, load_checkpoint
 
 if TYPE_CHECKING:  # imports torch and transformers; the selection model is loaded on first use
     from models.reply.selection import ResponseSelector
-
-
-@lru_cache(maxsize=4)
-def _load_selector(folder: Path, mtime_ns: int) -> ResponseSelector:
-    """Pipelines on the same checkpoint share one model; the weights' mtime picks up a retrained one."""
-    from models.reply.selection import ResponseSelector
-
-    return ResponseSelector.from_pretrained(folder)
 
 
 def _checked(kind: str, build: type, values: Mapping[str, Any] | None) -> Any:  # noqa: ANN401 - build's type
@@ -71,10 +62,9 @@ class RankReplier:
         self.weights: RankWeights = _checked("weights", RankWeights, weights)
         self.safety: SafetyNet = _checked("safety", SafetyNet, safety)
         self.fallback = fallback
-        folder = Path(checkpoint).resolve()
-        with checkpoint_errors("reply.checkpoint", folder):
-            SelectionCheckpoint.read_config(folder)   # there now; the model loads on first use
-        self._load_args = (folder, weights_mtime(folder))
+        self.folder = Path(checkpoint).resolve()
+        with checkpoint_errors("reply.checkpoint", self.folder):
+            SelectionCheckpoint.read_config(self.folder)   # there now; the model loads on first use
         self._selector: ResponseSelector | None = None
         self._load_lock = threading.Lock()
 
@@ -84,8 +74,10 @@ class RankReplier:
         if self._selector is None:
             with self._load_lock:
                 if self._selector is None:
-                    with checkpoint_errors("reply.checkpoint", self._load_args[0]):
-                        self._selector = _load_selector(*self._load_args)
+                    from models.reply.selection import ResponseSelector
+
+                    self._selector = load_checkpoint(ResponseSelector.from_pretrained, "reply.checkpoint",
+                                                     self.folder)
         return self._selector
 
     def candidates(self, contexts: Sequence[Sequence[str]], queries: Sequence[str]) -> list[list[Candidate]]:

@@ -85,6 +85,7 @@ def test_a_blocked_best_candidate_falls_back_to_the_next(tiny_reply_dir: Path, t
                   weights={"selection": 0.0, "bm25": 1.0})   # BM25 alone ranks: the top hit would win
     (first,) = rank.answer(docs("今天天气怎么样"), ["今天天气怎么样"])
     assert (first.text, first.source) == ("天气很好，出去走走吧", "retrieval")
+    assert not rank.generator.loaded   # no generated candidates: the generator (and torch for it) never loads
     blocked = ranker(tiny_reply_dir, tiny_ranker_dir, pairs_file, samples=0, beam=0, retrieved=3,
                      weights={"selection": 0.0, "bm25": 1.0}, safety={"blocklist": ["走走"]})
     (second,) = blocked.answer(docs("今天天气怎么样"), ["今天天气怎么样"])
@@ -114,7 +115,7 @@ def test_reply_rank_config_composes_and_checks_its_checkpoints(tiny_reply_dir: P
     base = ["reply=rank", f"reply.generator.checkpoint={tiny_reply_dir}", "reply.retrieval.sources=[]",
             f"reply.retrieval.files=[{pairs_file}]"]
     stage = build_stage("reply", load_config("pipeline", [*base, f"reply.checkpoint={tiny_ranker_dir}"]).reply)
-    assert isinstance(stage, RankReplier) and stage.samples >= 1
+    assert isinstance(stage, RankReplier) and stage.retrieved >= 1 and not stage.generator.loaded
     with pytest.raises(ConfigError, match="reply-ranker"):
         build_stage("reply", load_config("pipeline", [*base, f"reply.checkpoint={tmp_path}"]).reply)
     with pytest.raises(ConfigError, match="not all 0"):
