@@ -24,7 +24,7 @@ from transformers import BertConfig, BertModel
 
 from models.encoder.modeling import copy_encoder_weights, truncated_config
 from models.reply.features import ReplyTokenizer
-from models.reply.selection_config import SelectionCheckpoint, SelectionHeadConfig
+from models.reply.selection_config import SelectionCheckpoint, SelectionEncoder, SelectionHeadConfig
 
 QUERY, RESPONSE = 0, 1   # token types
 
@@ -34,9 +34,11 @@ class SelectionModel(SelectionCheckpoint, nn.Module):
         super().__init__()
         self.init_encoder(encoder_config, head)
 
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, side: int) -> torch.Tensor:
-        """Unit vectors (B, H): the mean of the real positions' last hidden states."""
-        types = torch.full_like(input_ids, side)
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, side: int | torch.Tensor
+              ) -> torch.Tensor:
+        """Unit vectors (B, H): the mean of the real positions' last hidden states. ``side`` is ``QUERY`` or
+        ``RESPONSE``, or the token types themselves (the exported graph takes them as an input)."""
+        types = torch.full_like(input_ids, side) if isinstance(side, int) else side
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=types).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(h.dtype)
         mean = (h * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -70,21 +72,6 @@ def pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch
         ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
         mask[i, : len(row)] = 1
     return ids, mask
-
-
-class SelectionEncoder:
-    """Text -> ``[CLS] chars [SEP]`` ids for either side, cut as the head config says."""
-
-    def __init__(self, tokenizer: ReplyTokenizer, head: SelectionHeadConfig) -> None:
-        self.tokenizer, self.head = tokenizer, head
-
-    def query(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][-self.head.max_query_chars:]
-        return [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id]
-
-    def response(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][: self.head.max_response_chars]
-        return [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id]
 
 
 class ResponseSelector:

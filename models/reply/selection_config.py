@@ -8,12 +8,17 @@ stage checks its checkpoint when the pipeline is built and loads the model only 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from models.common.persistence import WEIGHTS_FILE, SavableModel
 
+if TYPE_CHECKING:
+    from models.reply.features import ReplyTokenizer
+
 CONFIG_FILE = "reply_ranker.json"
 TRAIN_COMMAND = "duihua train reply-ranker"
-__all__ = ["CONFIG_FILE", "TRAIN_COMMAND", "WEIGHTS_FILE", "SelectionCheckpoint", "SelectionHeadConfig"]
+__all__ = ["CONFIG_FILE", "TRAIN_COMMAND", "WEIGHTS_FILE", "SelectionCheckpoint", "SelectionEncoder",
+           "SelectionHeadConfig"]
 
 
 @dataclass
@@ -30,3 +35,18 @@ class SelectionCheckpoint(SavableModel):
     MODEL_TYPE = "duihua-reply-ranker"
     HEAD_CONFIG = SelectionHeadConfig
     TRAIN_COMMAND = TRAIN_COMMAND
+
+
+class SelectionEncoder:
+    """Text -> ``[CLS] chars [SEP]`` ids for either side, cut as the head config says."""
+
+    def __init__(self, tokenizer: ReplyTokenizer, head: SelectionHeadConfig) -> None:
+        self.tokenizer, self.head = tokenizer, head
+
+    def query(self, text: str) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][-self.head.max_query_chars:]
+        return [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id]
+
+    def response(self, text: str) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][: self.head.max_response_chars]
+        return [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id]

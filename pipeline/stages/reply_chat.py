@@ -124,7 +124,8 @@ class GenerativeReplier:
 
 class RetrievalReplier:
     """BM25 over the queries of stored pairs; answers the best match's response, ``fallback`` when nothing
-    matches. Pairs come from the shared chat corpora (``sources``) and/or your own TSV ``files``."""
+    matches. Pairs come from the shared chat corpora (``sources``) and/or your own TSV ``files``; they are read
+    when the stage is built and indexed on first use (``index``)."""
 
     reads: ClassVar[frozenset[str]] = frozenset({"query"})
     writes: ClassVar[frozenset[str]] = frozenset({"reply"})
@@ -146,8 +147,21 @@ class RetrievalReplier:
         pairs = [p for p in pairs if p.query]
         if not pairs:
             raise ConfigError("reply: no retrieval pairs (set reply.sources and/or reply.files)")
-        self.index = BM25Index([p.query for p in pairs], [p.response for p in pairs])
+        self._pairs: list[ChatPair] | None = pairs
+        self._index: BM25Index | None = None
+        self._index_lock = threading.Lock()
         self.fallback = fallback
+
+    @property
+    def index(self) -> BM25Index:
+        """The BM25 index, built by the first caller: the pairs are read (and checked) when the stage is built,
+        but indexing them takes about a second, which a query that templates answer should not wait for."""
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    pairs, self._pairs = self._pairs or [], None
+                    self._index = BM25Index([p.query for p in pairs], [p.response for p in pairs])
+        return self._index
 
     def answer(self, docs: Sequence[PipelineResult], texts: Sequence[str]) -> list[Reply]:
         out = []

@@ -27,10 +27,11 @@ from models.reply.selection_config import SelectionCheckpoint
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply
 from pipeline.stages.reply_chat import GenerativeReplier, RetrievalReplier, _answer_whole_queries
-from pipeline.stages.runtime_checks import checkpoint_errors, load_checkpoint
+from pipeline.stages.runtime_checks import checkpoint_errors, load_checkpoint, resolve_runtime
 
-if TYPE_CHECKING:  # imports torch and transformers; the selection model is loaded on first use
+if TYPE_CHECKING:  # torch and transformers (torch backend) or ONNX Runtime; loaded on first use
     from models.reply.selection import ResponseSelector
+    from models.reply.selection_onnx import OnnxResponseSelector
 
 
 def _checked(kind: str, build: type, values: Mapping[str, Any] | None) -> Any:  # noqa: ANN401 - build's type
@@ -47,7 +48,8 @@ class RankReplier:
 
     def __init__(self, generator: GenerativeReplier, retrieval: RetrievalReplier, checkpoint: str,
                  fallback: str, samples: int = 4, beam: int = 0, retrieved: int = 5,
-                 weights: Mapping[str, Any] | None = None, safety: Mapping[str, Any] | None = None) -> None:
+                 weights: Mapping[str, Any] | None = None, safety: Mapping[str, Any] | None = None,
+                 backend: str = "torch", cache_dir: str = "~/.cache/duihua") -> None:
         if not isinstance(generator, GenerativeReplier):
             raise ConfigError("reply.generator must build a GenerativeReplier")
         if not isinstance(retrieval, RetrievalReplier):
@@ -62,23 +64,37 @@ class RankReplier:
         self.weights: RankWeights = _checked("weights", RankWeights, weights)
         self.safety: SafetyNet = _checked("safety", SafetyNet, safety)
         self.fallback = fallback
+        resolve_runtime(backend, "fp32", "cpu")   # the backend name; the selection model runs fp32 on CPU
+        self.backend, self.cache_dir = backend, str(cache_dir)
         self.folder = Path(checkpoint).resolve()
         with checkpoint_errors("reply.checkpoint", self.folder):
             SelectionCheckpoint.read_config(self.folder)   # there now; the model loads on first use
-        self._selector: ResponseSelector | None = None
+        self._selector: ResponseSelector | OnnxResponseSelector | None = None
         self._load_lock = threading.Lock()
 
     @property
-    def selector(self) -> ResponseSelector:
+    def selector(self) -> ResponseSelector | OnnxResponseSelector:
         """The selection model, loaded by the first caller (the others wait for it) and kept."""
         if self._selector is None:
             with self._load_lock:
                 if self._selector is None:
-                    from models.reply.selection import ResponseSelector
-
-                    self._selector = load_checkpoint(ResponseSelector.from_pretrained, "reply.checkpoint",
-                                                     self.folder)
+                    self._selector = self._load()
         return self._selector
+
+    def _load(self) -> ResponseSelector | OnnxResponseSelector:
+        if self.backend == "torch":
+            from models.reply.selection import ResponseSelector
+
+            return load_checkpoint(ResponseSelector.from_pretrained, "reply.checkpoint", self.folder)
+        from models.reply.selection_onnx import OnnxResponseSelector  # never imports transformers
+
+        return load_checkpoint(OnnxResponseSelector.from_pretrained, "reply.checkpoint", self.folder,
+                               backend=self.backend, cache_dir=self.cache_dir)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the selection model is loaded (it is on first use)."""
+        return self._selector is not None
 
     def candidates(self, contexts: Sequence[Sequence[str]], queries: Sequence[str]) -> list[list[Candidate]]:
         """Every query's candidates (beam, samples, hits; duplicates and empty texts dropped), each with its

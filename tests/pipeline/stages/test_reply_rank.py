@@ -127,3 +127,19 @@ def test_reply_rank_config_composes_and_checks_its_checkpoints(tiny_reply_dir: P
     with pytest.raises(ConfigError, match="reply.safety"):
         build_stage("reply", load_config("pipeline", [*base, f"reply.checkpoint={tiny_ranker_dir}",
                                                       "reply.safety.min_chars=50"]).reply)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_selection_scores_match_torch(tiny_reply_dir: Path, tiny_ranker_dir: Path,
+                                                                        pairs_file: Path, tmp_path: Path,
+                                                                        backend: str) -> None:
+    from models.reply.selection import ResponseSelector
+
+    queries = ["你好", "今天吃什么"]
+    pools = [["你好呀，今天过得怎么样", "吃火锅吧", "天气很好"], ["吃火锅吧", "出去走走吧"]]
+    eager = ResponseSelector.from_pretrained(tiny_ranker_dir).scores(queries, pools)
+    rank = ranker(tiny_reply_dir, tiny_ranker_dir, pairs_file, backend=backend, cache_dir=str(tmp_path))
+    onnx = rank.selector.scores(queries, pools)
+    assert type(rank.selector).__name__ == "OnnxResponseSelector"
+    for e, o in zip(eager, onnx, strict=True):
+        assert o == pytest.approx(e, abs=0.02 if backend == "onnx-int8" else 1e-5)
