@@ -170,3 +170,19 @@ def write_tsv(pairs: Iterable[ChatPair], path: Path) -> None:
     """Single-turn ``duihua eval reply`` file: last context turn, tab, response."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{p.query}\t{p.response}\n" for p in pairs), encoding="utf-8")
+
+
+POOL_FILE = "retrieval_pairs.tsv"
+
+
+def write_pool(pairs: Sequence[ChatPair], path: Path) -> int:
+    """``query<TAB>response`` lines (``read_tsv``'s format) of the pairs that have a query: the retrieval
+    pool shipped beside the response-selection model, so ``reply=rank`` answers without the shared corpora.
+    Returns the number of lines written."""
+    lines = [f"{_one_line(p.query)}\t{_one_line(p.response)}" for p in pairs if p.query and p.response.strip()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -27,6 +27,9 @@ def write_selection_card(folder: Path, cfg: Mapping[str, Any], result: Mapping[s
                          f"(warmup {spec['warmup']}, linear decay), AdamW"),
         ("input", f"query: last {spec['head']['max_query_chars']} characters; "
                   f"reply: first {spec['head']['max_response_chars']}"),
+        ("retrieval pool", f"`retrieval_pairs.tsv`: {result.get('pool_pairs', 0):,} stored pairs of "
+                           f"{', '.join(cfg['pool']['sources'])} that `reply=rank` retrieves candidates from "
+                           "(`duihua train reply-ranker pool_only=true` rewrites it alone)"),
         ("seed", str(cfg["seed"])),
         ("wall time", f"{result['wall_s'] / 60:.1f} min in all, {result['train_runtime_s'] / 60:.1f} min training "
                       f"({result['threads']} CPU thread(s))"),

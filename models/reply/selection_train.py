@@ -27,7 +27,7 @@ from models.common.errors import TrainConfigError
 from models.common.simple_training import train_steps
 from models.common.training import set_seed
 from models.encoder.modeling import load_encoder
-from models.reply.data import ChatPair, dev_pairs
+from models.reply.data import POOL_FILE, ChatPair, dev_pairs, load_source, write_pool
 from models.reply.features import ReplyTokenizer
 from models.reply.inference import InputLimits
 from models.reply.selection import QUERY, RESPONSE, ResponseSelector, SelectionEncoder, build_selection, pad
@@ -78,8 +78,23 @@ def batch_loss(model: torch.nn.Module, batch: list[tuple[list[int], list[int], s
     return model.contrastive_loss(pad([q for q, _, _ in batch], pad_id), pad([r for _, r, _ in batch], pad_id), same)
 
 
+def ship_pool(cfg: Mapping[str, Any], output_dir: Path) -> int:
+    """The retrieval pool ``reply=rank`` reranks (``cfg.pool``: sources as ``conf/reply/retrieval.yaml``
+    reads them), written beside the model: derived from the shared corpora once, so an installed duihua
+    answers chat without them."""
+    spec = cfg["pool"]
+    pairs = [pair for source in spec["sources"] for pair in load_source(
+        Path(cfg["data"]["dir"]), source, int(spec["max_turns"]), int(spec["subtitle_max_chars"]))]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = write_pool(pairs, output_dir / POOL_FILE)
+    log.warning("reply ranker: %d retrieval pairs -> %s", written, output_dir / POOL_FILE)
+    return written
+
+
 def train(cfg: Mapping[str, Any]) -> dict[str, Any]:
     t0 = time.time()
+    if cfg.get("pool_only"):
+        return {"pool_pairs": ship_pool(cfg, Path(cfg["output_dir"]))}
     check_config(cfg)
     set_seed(cfg["seed"])
     spec = cfg["ranker"]
@@ -118,10 +133,12 @@ def train(cfg: Mapping[str, Any]) -> dict[str, Any]:
     curve = [{"step": i + every, "loss": round(sum(losses[i : i + every]) / len(losses[i : i + every]), 4)}
              for i in range(0, len(losses), every)]
     (output_dir / "loss_curve.json").write_text(json.dumps(curve, indent=1), encoding="utf-8")
+    pool_pairs = ship_pool(cfg, output_dir)
     selector = ResponseSelector.from_pretrained(output_dir)   # score what was shipped: the fp16 weights
     k = int(spec["dev_candidates"])
     result = {"recall_at_1": round(recall_at_1(selector, dev, k), 4), "dev_candidates": k, "dev_pairs": len(dev),
               "train_pairs_per_epoch": len(items), "pairs_per_source": stats["pairs_per_source"],
+              "pool_pairs": pool_pairs,
               "steps": len(losses), "final_loss": curve[-1]["loss"] if curve else None,
               "layers": model.encoder_config.num_hidden_layers,
               "parameters": sum(p.numel() for p in model.parameters()),
