@@ -1,9 +1,10 @@
 """The default pipeline on its default ONNX runtime imports neither transformers nor torch until a sentence
-needs the chat generator (the two cost seconds at start-up; ``bench/startup.py`` measures it).
+goes to chat, and transformers not even then (the two cost seconds at start-up; ``bench/startup.py``
+measures it).
 
 The test process warms the session's private ONNX cache with the default pipeline, then a fresh interpreter
 builds the same pipeline, answers a template query, then a chat query. Only a cold cache imports transformers
-(to export), and only the generator's decoding needs torch.
+(to export); the chat replier's tokenizer module imports torch.
 """
 
 import json
@@ -30,7 +31,7 @@ print(json.dumps({"replies": [template, chat], "after_template": after_template,
 """
 
 
-def test_default_pipeline_on_a_warm_cache_imports_torch_only_for_the_chat_generator():
+def test_default_pipeline_on_a_warm_cache_imports_torch_only_for_a_chat_reply():
     texts = ["明天北京天气怎么样", "你好呀今天过得怎么样"]
     warm = Pipeline.from_config()
     expected = [warm(t).reply.source for t in texts]
@@ -41,4 +42,4 @@ def test_default_pipeline_on_a_warm_cache_imports_torch_only_for_the_chat_genera
     assert child["replies"] == expected
     assert child["after_template"] == {"torch": False, "transformers": False, "modeling": []}
     assert child["after_chat"]["transformers"] is False and child["after_chat"]["modeling"] == []
-    assert child["after_chat"]["torch"] is True  # the generator's sampling and beam search are torch code
+    assert child["after_chat"]["torch"] is True  # models/reply/features.py (the reply tokenizer's module)

@@ -1,12 +1,12 @@
 """``duihua eval reply --data FILE``: reply quality on ``query<TAB>response`` pairs.
 
 FILE is a TSV with one pair per line (spaces between characters, as in LCCC, are stripped; blank lines are
-skipped). Each query is answered single-turn by the configured chat replier: ``reply=generative`` or the chat
-part of ``reply=hybrid`` (generation with the configured ``decoding``), or ``reply=retrieval`` /
-``hybrid-retrieval`` (BM25), or ``reply=rank`` (sample-and-rank: generated and retrieved candidates reranked by
-the response-selection model). Reported, as fractions: character-level corpus BLEU-1/BLEU-2 (smoothed) and
-distinct-1/distinct-2 over all replies; ``ppl``, the generator's per-character perplexity of the reference
-responses (null for retrieval and rank, whose replies are not all the generator's).
+skipped). Each query is answered single-turn by the configured chat replier: ``reply=rank`` or the chat part
+of ``reply=hybrid`` (sample-and-rank: generated and retrieved candidates reranked by the response-selection
+model), ``reply=generative`` / ``hybrid-generative`` (generation with the configured ``decoding``), or
+``reply=retrieval`` / ``hybrid-retrieval`` (BM25). Reported, as fractions: character-level corpus
+BLEU-1/BLEU-2 (smoothed) and distinct-1/distinct-2 over all replies; ``ppl``, the generator's per-character
+perplexity of the reference responses (null for retrieval and rank, whose replies are not all the generator's).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def chat_replier(stage: object) -> GenerativeReplier | RetrievalReplier | RankRe
     replier = getattr(stage, "chat", stage)
     if not isinstance(replier, GenerativeReplier | RetrievalReplier | RankReplier):
         raise ConfigError(f"reply: {type(stage).__name__} cannot answer chat; use reply=hybrid (default), "
-                          "generative, retrieval, hybrid-retrieval or rank")
+                          "hybrid-generative, hybrid-retrieval, rank, generative or retrieval")
     return replier
 
 

@@ -43,9 +43,9 @@ def test_reference_replies_are_likelier_than_shuffled_ones(shipped):
     assert shipped.perplexity(pairs) < shipped.perplexity(shuffled)
 
 
-def test_default_pipeline_answers_chat_with_generation_and_tasks_with_templates():
+def test_default_pipeline_answers_chat_with_ranked_replies_and_tasks_with_templates():
     pipe = Pipeline.from_config()
     chat, task = pipe.batch(["你好呀今天过得怎么样", "我想听周杰伦的稻香"])
     assert chat.sentences[0].intent.domain == "chat"
-    assert chat.reply.source == "generative" and chat.reply.text
+    assert chat.reply.source == "retrieval" and chat.reply.text and chat.reply.score is not None
     assert (task.reply.source, task.reply.text) == ("template", "好的，为您播放周杰伦的稻香")

@@ -35,7 +35,8 @@ def doc(*sentences: Sentence, session: str | None = None) -> PipelineResult:
 
 @pytest.fixture
 def hybrid(tiny_reply_dir: Path) -> HybridReplier:
-    cfg = load_config("pipeline", [f"reply.chat.checkpoint={tiny_reply_dir}", "decoding=greedy"])
+    cfg = load_config("pipeline", ["reply=hybrid-generative", f"reply.chat.checkpoint={tiny_reply_dir}",
+                                   "decoding=greedy"])
     stage = build_stage("reply", cfg.reply)
     assert isinstance(stage, HybridReplier)
     return stage
@@ -138,7 +139,8 @@ def test_generator_config_errors_are_readable(tmp_path: Path, tiny_reply_dir: Pa
 
 
 def test_unknown_can_be_kept_away_from_chat(tiny_reply_dir: Path) -> None:
-    cfg = load_config("pipeline", [f"reply.chat.checkpoint={tiny_reply_dir}", "reply.unknown=fallback"])
+    cfg = load_config("pipeline", ["reply=hybrid-generative", f"reply.chat.checkpoint={tiny_reply_dir}",
+                                   "reply.unknown=fallback"])
     stage = build_stage("reply", cfg.reply)
     weather = sentence("北京天气怎么样", 0, "weather/QUERY", {"city": "北京"})
     unknown = sentence("把空调调到二十六度", 7, "unknown")
@@ -157,7 +159,8 @@ from pipeline.schema import IntentPrediction, PipelineResult, Query, Reply, Sent
 
 def state():
     return {"loaded": stage.chat.loaded, "torch": "torch" in sys.modules,
-            "generator_module": "models.reply.inference" in sys.modules}
+            "model_modules": any(m in sys.modules for m in ("models.reply.inference", "models.reply.selection")),
+            "indexed": stage.chat.retrieval._index is not None}
 
 def ask(text, label, slots=()):
     matches = [SlotMatch(slot=k, surface=v, value=v, start=text.index(v), end=text.index(v) + len(v),
@@ -179,21 +182,22 @@ print(json.dumps(out, ensure_ascii=False))
 
 @pytest.fixture(scope="module")
 def lazy_run() -> dict:
-    """The shipped reply stage (reply=hybrid, generative chat) built in a fresh interpreter, then asked a
-    template query and a chat query; what was loaded and imported after each step."""
+    """The shipped reply stage (reply=hybrid, sample-and-rank chat) built in a fresh interpreter, then asked a
+    template query and a chat query; what was loaded, indexed and imported after each step."""
     done = subprocess.run([sys.executable, "-c", LAZY_CHILD], capture_output=True, text=True, timeout=600,
                           cwd=Path(__file__).resolve().parents[3], check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_the_shipped_chat_stage_loads_its_generator_on_the_first_chat_sentence(lazy_run: dict) -> None:
-    assert lazy_run["built"]["loaded"] is False and lazy_run["built"]["generator_module"] is False
+def test_the_shipped_chat_stage_loads_its_models_on_the_first_chat_sentence(lazy_run: dict) -> None:
+    for step in ("built", "after_template"):
+        assert lazy_run[step]["loaded"] is False and lazy_run[step]["model_modules"] is False, step
+        assert lazy_run[step]["indexed"] is False, step   # the BM25 index is built on first use too
     assert lazy_run["template"] == "template"
-    assert lazy_run["after_template"]["loaded"] is False and lazy_run["after_template"]["generator_module"] is False
     source, text = lazy_run["chat"]
-    assert source == "generative" and text
-    assert lazy_run["after_chat"]["loaded"] is True
+    assert source == "retrieval" and text     # the shipped ranker reranks BM25 hits
+    assert lazy_run["after_chat"]["loaded"] is True and lazy_run["after_chat"]["indexed"] is True
 
 
 def test_the_shipped_chat_stage_imports_torch_only_for_a_chat_sentence(lazy_run: dict) -> None:
