@@ -57,7 +57,7 @@ def recall_at_1(selector: ResponseSelector, pairs: Sequence[ChatPair], candidate
     responses = [p.response for p in pairs]
     q = selector.embed([p.query for p in pairs], QUERY)
     r = selector.embed(responses, RESPONSE)
-    sims = q @ r.t()
+    sims = q @ r.T   # torch tensors or numpy arrays (the ONNX selector)
     rng = random.Random(seed)
     hits = 0
     for i in range(len(pairs)):
