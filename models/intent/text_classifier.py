@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.common.char_ids import CharIds
+from models.common.padding import pad_rows
 from models.common.precision import length_batches
 from models.normalization import normalize
 
@@ -27,14 +28,9 @@ def encode_text_ids(text: str, char_ids: CharIds, max_chars: int = 64) -> list[i
 
 
 def pad_batch(rows: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(input_ids, attention_mask)`` padded to the longest row."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r)
-        mask[i, :len(r)] = 1
-    return ids, mask
+    """``(input_ids, attention_mask)`` padded to the longest row (``models.common.padding``)."""
+    ids, mask = pad_rows(rows, pad_id)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 class TextClassifier(nn.Module):

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
+from models.common.padding import pad_rows
 from models.encoder.modeling import copy_encoder_weights, truncated_config
 from models.reply.features import ReplyTokenizer
 from models.reply.selection_config import SelectionCheckpoint, SelectionEncoder, SelectionHeadConfig
@@ -64,14 +65,9 @@ def build_selection(encoder: BertModel, encoder_layers: int | None, head: Select
 
 
 def pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and their attention mask."""
-    width = max(map(len, rows))
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return ids, mask
+    """Right-padded ids and their attention mask, as torch tensors (``models.common.padding``)."""
+    ids, mask = pad_rows(rows, pad_id)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 class ResponseSelector:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from models.common.onnx import BACKENDS, OnnxRunner, load_runner
+from models.common.padding import pad_rows
 from models.reply.features import ReplyTokenizer
 from models.reply.selection_config import (
     CONFIG_FILE,
@@ -51,17 +52,6 @@ def export_embedding(folder: Path, path: Path) -> None:
             "token_type_ids": {0: "batch", 1: "seq"}, "embedding": {0: "batch"}})
 
 
-def pad_numpy(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Right-padded int64 ids and their attention mask."""
-    width = max(map(len, rows))
-    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = row
-        mask[i, : len(row)] = 1
-    return ids, mask
-
-
 class OnnxResponseSelector:
     """``ResponseSelector``'s ``scores`` on the cached graph (same ids, same cut of each side)."""
 
@@ -85,7 +75,7 @@ class OnnxResponseSelector:
         encode = self.encode.query if side == QUERY else self.encode.response
         parts = []
         for i in range(0, len(texts), batch_size):
-            ids, mask = pad_numpy([encode(t) for t in texts[i : i + batch_size]], self.pad_id)
+            ids, mask = pad_rows([encode(t) for t in texts[i : i + batch_size]], self.pad_id)
             parts.append(self.runner.first_numpy({"input_ids": ids, "attention_mask": mask,
                                                   "token_type_ids": np.full_like(ids, side)}))
         return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
