@@ -25,7 +25,7 @@ from models.reply.data import SOURCES, ChatDataError, ChatPair, load_source, rea
 from models.reply.retrieval import BM25Index
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply
-from pipeline.stages.runtime_checks import checkpoint_errors, load_checkpoint, resolve_runtime
+from pipeline.stages.runtime_checks import LoadOnce, checkpoint_errors, load_checkpoint, resolve_runtime
 
 if TYPE_CHECKING:  # imports torch; the generator is loaded on first use
     from models.reply.inference import ReplyGenerator
@@ -79,8 +79,7 @@ class GenerativeReplier:
         with checkpoint_errors("reply.checkpoint", folder):
             read_limits(folder)   # the checkpoint is there now; the model loads on first use (module docstring)
         self._load_args = (folder, backend, str(cache_dir))
-        self._generator: ReplyGenerator | None = None
-        self._load_lock = threading.Lock()   # the HTTP server's worker threads may all ask for it at once
+        self._generator: LoadOnce[ReplyGenerator] = LoadOnce(self._load)
         if history_turns < 0:
             raise ConfigError(f"reply.history_turns: expected >= 0, got {history_turns}")
         self.history = SessionHistory(history_turns + 1, max_sessions)
@@ -89,16 +88,12 @@ class GenerativeReplier:
     @property
     def generator(self) -> ReplyGenerator:
         """The generator, loaded by the first caller (the others wait for it) and kept."""
-        if self._generator is None:
-            with self._load_lock:
-                if self._generator is None:
-                    self._generator = self._load()
-        return self._generator
+        return self._generator.get()
 
     @property
     def loaded(self) -> bool:
         """Whether the generator is loaded (it is on first use)."""
-        return self._generator is not None
+        return self._generator.done
 
     def _load(self) -> ReplyGenerator:
         from models.reply.inference import ReplyGenerator
@@ -147,21 +142,19 @@ class RetrievalReplier:
         pairs = [p for p in pairs if p.query]
         if not pairs:
             raise ConfigError("reply: no retrieval pairs (set reply.sources and/or reply.files)")
-        self._pairs: list[ChatPair] | None = pairs
-        self._index: BM25Index | None = None
-        self._index_lock = threading.Lock()
+        # read (and checked) now; indexing takes about a second, which a query templates answer need not wait for
+        self._index = LoadOnce(lambda: BM25Index([p.query for p in pairs], [p.response for p in pairs]))
         self.fallback = fallback
 
     @property
     def index(self) -> BM25Index:
-        """The BM25 index, built by the first caller: the pairs are read (and checked) when the stage is built,
-        but indexing them takes about a second, which a query that templates answer should not wait for."""
-        if self._index is None:
-            with self._index_lock:
-                if self._index is None:
-                    pairs, self._pairs = self._pairs or [], None
-                    self._index = BM25Index([p.query for p in pairs], [p.response for p in pairs])
-        return self._index
+        """The BM25 index, built by the first caller (the others wait for it) and kept."""
+        return self._index.get()
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the index is built (it is on first use)."""
+        return self._index.done
 
     def answer(self, docs: Sequence[PipelineResult], texts: Sequence[str]) -> list[Reply]:
         out = []

@@ -15,7 +15,6 @@ winning reply as the turn it said. Both models load on first use, as the generat
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from models.reply.selection_config import SelectionCheckpoint
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply
 from pipeline.stages.reply_chat import GenerativeReplier, RetrievalReplier, _answer_whole_queries
-from pipeline.stages.runtime_checks import checkpoint_errors, load_checkpoint, resolve_runtime
+from pipeline.stages.runtime_checks import LoadOnce, checkpoint_errors, load_checkpoint, resolve_runtime
 
 if TYPE_CHECKING:  # torch and transformers (torch backend) or ONNX Runtime; loaded on first use
     from models.reply.selection import ResponseSelector
@@ -69,17 +68,12 @@ class RankReplier:
         self.folder = Path(checkpoint).resolve()
         with checkpoint_errors("reply.checkpoint", self.folder):
             SelectionCheckpoint.read_config(self.folder)   # there now; the model loads on first use
-        self._selector: ResponseSelector | OnnxResponseSelector | None = None
-        self._load_lock = threading.Lock()
+        self._selector: LoadOnce[ResponseSelector | OnnxResponseSelector] = LoadOnce(self._load)
 
     @property
     def selector(self) -> ResponseSelector | OnnxResponseSelector:
         """The selection model, loaded by the first caller (the others wait for it) and kept."""
-        if self._selector is None:
-            with self._load_lock:
-                if self._selector is None:
-                    self._selector = self._load()
-        return self._selector
+        return self._selector.get()
 
     def _load(self) -> ResponseSelector | OnnxResponseSelector:
         if self.backend == "torch":
@@ -94,7 +88,7 @@ class RankReplier:
     @property
     def loaded(self) -> bool:
         """Whether the selection model is loaded (it is on first use)."""
-        return self._selector is not None
+        return self._selector.done
 
     def candidates(self, contexts: Sequence[Sequence[str]], queries: Sequence[str]) -> list[list[Candidate]]:
         """Every query's candidates (beam, samples, hits; duplicates and empty texts dropped), each with its

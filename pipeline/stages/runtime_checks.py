@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Hashable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from models.common.onnx import BACKENDS, OnnxLoadError
 from models.common.persistence import WEIGHTS_FILE
@@ -79,3 +80,27 @@ def load_checkpoint(load: Callable[..., T], key: str, folder: Path, way_out: str
     onnx_errors = onnx_load_errors(str(backend)) if backend is not None else contextlib.nullcontext()
     with checkpoint_errors(key, folder, way_out), onnx_errors:
         return _shared(load, folder, weights_mtime(folder), tuple(sorted(options.items())))
+
+
+class LoadOnce(Generic[T]):
+    """A model or index built by the first caller that asks for it (``get``), then kept; callers that ask
+    meanwhile wait for it. Why: stages load their heavy parts on first use, and the HTTP server's worker
+    threads may all send that first request at once; the build must run once."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build: Callable[[], T] | None = build
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._build()
+                    self._build = None   # what the build held (a loader's arguments, the pairs to index) goes
+        return self._value
+
+    @property
+    def done(self) -> bool:
+        """Whether it has been built."""
+        return self._value is not None

@@ -160,7 +160,7 @@ from pipeline.schema import IntentPrediction, PipelineResult, Query, Reply, Sent
 def state():
     return {"loaded": stage.chat.loaded, "torch": "torch" in sys.modules,
             "model_modules": any(m in sys.modules for m in ("models.reply.inference", "models.reply.selection")),
-            "indexed": stage.chat.retrieval._index is not None}
+            "indexed": stage.chat.retrieval.indexed}
 
 def ask(text, label, slots=()):
     matches = [SlotMatch(slot=k, surface=v, value=v, start=text.index(v), end=text.index(v) + len(v),

@@ -62,7 +62,7 @@ def docs(*texts: str, session: str | None = None) -> list[PipelineResult]:
 def test_rank_answers_every_query_with_its_best_candidate(tiny_reply_dir: Path, tiny_ranker_dir: Path,
                                                           pairs_file: Path) -> None:
     rank = ranker(tiny_reply_dir, tiny_ranker_dir, pairs_file)
-    assert not rank.generator.loaded and rank._selector is None   # both load on first use
+    assert not rank.generator.loaded and not rank.loaded   # both load on first use
     texts = ["今天天气怎么样", "你好", "完全没见过的话"]
     pools = rank.candidates([[t] for t in texts], texts)
     assert {c.kind for c in pools[0]} == {"beam", "sample", "retrieval"}
