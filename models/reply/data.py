@@ -167,22 +167,29 @@ def training_mix(pools: dict[str, list[ChatPair]], weights: dict[str, float], ca
 
 
 def write_tsv(pairs: Iterable[ChatPair], path: Path) -> None:
-    """Single-turn ``duihua eval reply`` file: last context turn, tab, response."""
+    """Single-turn ``duihua eval reply`` file: last context turn, tab, response. A tab or line break inside a
+    text becomes a space (``read_tsv`` drops spaces), so every pair stays one readable line."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{p.query}\t{p.response}\n" for p in pairs), encoding="utf-8")
+    path.write_text("".join(f"{_one_line(p.query)}\t{_one_line(p.response)}\n" for p in pairs), encoding="utf-8")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def load_sources(data_dir: Path, sources: Iterable[str], max_turns: int, max_chars: int) -> list[ChatPair]:
+    """The pairs of ``sources``, in that order (``load_source``): what ``reply=retrieval`` reads and what the
+    shipped retrieval pool is written from, so the two hold the same pairs."""
+    return [pair for source in sources for pair in load_source(data_dir, source, max_turns, max_chars)]
 
 
 POOL_FILE = "retrieval_pairs.tsv"
 
 
 def write_pool(pairs: Sequence[ChatPair], path: Path) -> int:
-    """``query<TAB>response`` lines (``read_tsv``'s format) of the pairs that have a query: the retrieval
-    pool shipped beside the response-selection model, so ``reply=rank`` answers without the shared corpora.
-    Returns the number of lines written."""
-    lines = [f"{_one_line(p.query)}\t{_one_line(p.response)}" for p in pairs if p.query and p.response.strip()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return len(lines)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """``write_tsv`` of the pairs that can be retrieved (a query and a response): the retrieval pool shipped
+    beside the response-selection model, so ``reply=rank`` answers without the shared corpora. Returns the
+    number of lines written."""
+    kept = [p for p in pairs if p.query and p.response.strip()]
+    write_tsv(kept, path)
+    return len(kept)

@@ -27,7 +27,7 @@ from models.common.errors import TrainConfigError
 from models.common.simple_training import train_steps
 from models.common.training import set_seed
 from models.encoder.modeling import load_encoder
-from models.reply.data import POOL_FILE, ChatPair, dev_pairs, load_source, write_pool
+from models.reply.data import POOL_FILE, ChatPair, dev_pairs, load_sources, write_pool
 from models.reply.features import ReplyTokenizer
 from models.reply.inference import InputLimits
 from models.reply.selection import QUERY, RESPONSE, ResponseSelector, SelectionEncoder, build_selection, pad
@@ -83,9 +83,8 @@ def ship_pool(cfg: Mapping[str, Any], output_dir: Path) -> int:
     reads them), written beside the model: derived from the shared corpora once, so an installed duihua
     answers chat without them."""
     spec = cfg["pool"]
-    pairs = [pair for source in spec["sources"] for pair in load_source(
-        Path(cfg["data"]["dir"]), source, int(spec["max_turns"]), int(spec["subtitle_max_chars"]))]
-    output_dir.mkdir(parents=True, exist_ok=True)
+    pairs = load_sources(Path(cfg["data"]["dir"]), spec["sources"], int(spec["max_turns"]),
+                         int(spec["subtitle_max_chars"]))
     written = write_pool(pairs, output_dir / POOL_FILE)
     log.warning("reply ranker: %d retrieval pairs -> %s", written, output_dir / POOL_FILE)
     return written

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from models.reply.config import DecodingConfig, read_limits
-from models.reply.data import SOURCES, ChatDataError, ChatPair, load_source, read_tsv
+from models.reply.data import SOURCES, ChatDataError, load_sources, read_tsv
 from models.reply.retrieval import BM25Index
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply
@@ -131,10 +131,8 @@ class RetrievalReplier:
         unknown = sorted(set(sources) - set(SOURCES))
         if unknown:
             raise ConfigError(f"reply.sources: unknown {unknown}; known: {list(SOURCES)}")
-        pairs: list[ChatPair] = []
         try:
-            for source in sources:
-                pairs += load_source(Path(data_dir), source, max_turns, subtitle_max_chars)
+            pairs = load_sources(Path(data_dir), sources, max_turns, subtitle_max_chars)
             for file in files:
                 pairs += read_tsv(file)
         except (ChatDataError, FileNotFoundError) as exc:
