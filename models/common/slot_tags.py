@@ -1,4 +1,57 @@
-"""Ids shared by the slot-tag features (``models.intent.features``) and the fusion head that embeds them
-(``models.common.slot_fusion``), in a module without torch so the ONNX path can import them."""
+"""Gazetteer tags as model ids, shared by every slot-fused model (intent, slot tagger, boundary tagger) and
+the fusion head that embeds them (``models.common.slot_fusion``), in a module without torch so the ONNX path
+can import them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
 
 PAD_TYPE = 0  # slot-type id of padding tags: the fusion embedding's padding_idx
+
+NO_SLOT = 1
+BIO = {"B": 1, "I": 2}
+
+
+class SlotTagVocab:
+    """A model's own list of slot types (saved with its checkpoint), so tags of a lexicon added later are
+    ignored rather than misread. Each character gets up to ``max_tags`` (type, position) pairs: type 0 pads,
+    type 1 is "no slot" (so untagged characters have an embedding of their own); position 1 is B, 2 is I."""
+
+    def __init__(self, types: Sequence[str], max_tags: int = 3) -> None:
+        self.types = list(types)
+        self.index = {t: i + 2 for i, t in enumerate(self.types)}
+        self.max_tags = max_tags
+
+    def __len__(self) -> int:
+        return len(self.types) + 2
+
+    def encode(self, char_slots: Sequence[Sequence[str]], n: int) -> tuple[list[list[int]], list[list[int]]]:
+        """``(types, positions)``, each ``n`` rows of ``max_tags``; rows past ``char_slots`` are "no slot"."""
+        types, positions = [], []
+        for i in range(n):
+            pairs = []
+            for tag in char_slots[i] if i < len(char_slots) else ():
+                bio, _, name = tag.partition("-")
+                if name in self.index and bio in BIO:
+                    pairs.append((self.index[name], BIO[bio]))
+            pairs = pairs[: self.max_tags] or [(NO_SLOT, 0)]
+            pad = self.max_tags - len(pairs)
+            types.append([t for t, _ in pairs] + [PAD_TYPE] * pad)
+            positions.append([p for _, p in pairs] + [0] * pad)
+        return types, positions
+
+    def encode_framed(self, char_slots: Sequence[Sequence[str]], n: int) -> tuple[list[list[int]], list[list[int]]]:
+        """``encode`` with a "no slot" row before and after, for ``[CLS] c1 .. cn [SEP]``."""
+        types, positions = self.encode(char_slots, n)
+        blank_type, blank_position = [NO_SLOT] + [PAD_TYPE] * (self.max_tags - 1), [0] * self.max_tags
+        return [blank_type, *types, blank_type], [blank_position, *positions, blank_position]
+
+    def matched_types(self, char_slots: Sequence[Sequence[str]]) -> list[int]:
+        """Type indices (0-based) of the slots starting in the text, in order of first start, distinct."""
+        seen: list[int] = []
+        for tags in char_slots:
+            for tag in tags:
+                bio, _, name = tag.partition("-")
+                if bio == "B" and name in self.index and self.index[name] - 2 not in seen:
+                    seen.append(self.index[name] - 2)
+        return seen

@@ -1,10 +1,7 @@
 """Model inputs for the intent classifier: character ids, per-character slot tags, labels, and batching.
 
-``char_slots`` (from the gazetteer tagger) lists, per character, tag names such as ``B-singer``. The model
-keeps its own list of slot types (``SlotTagVocab``, saved with the checkpoint), so tags of a lexicon added
-later are ignored rather than misread. Each character gets up to ``max_tags`` (type, position) pairs:
-type 0 pads, type 1 is "no slot" (so untagged characters have an embedding of their own); position 1 is B,
-2 is I.
+``char_slots`` (from the gazetteer tagger) lists, per character, tag names such as ``B-singer``; the model's
+``SlotTagVocab`` (``models.common.slot_tags``) turns them into (type, position) ids.
 
 ``fusion: tokens`` (the baseline of feeding slot labels as plain input) appends one ``[unusedN]`` token per
 matched slot type after the text: ``[CLS] text [SEP] [unused3] [unused7] [SEP]``.
@@ -19,51 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.common.char_ids import CharIds
-from models.common.slot_tags import PAD_TYPE
+from models.common.slot_tags import NO_SLOT, PAD_TYPE, SlotTagVocab
 from models.intent.data import IntentExample
 from models.normalization import normalize
 
 if TYPE_CHECKING:
     import torch
 
-NO_SLOT = 1
-BIO = {"B": 1, "I": 2}
 IGNORE = -100
-
-
-class SlotTagVocab:
-    def __init__(self, types: Sequence[str], max_tags: int = 3) -> None:
-        self.types = list(types)
-        self.index = {t: i + 2 for i, t in enumerate(self.types)}
-        self.max_tags = max_tags
-
-    def __len__(self) -> int:
-        return len(self.types) + 2
-
-    def encode(self, char_slots: Sequence[Sequence[str]], n: int) -> tuple[list[list[int]], list[list[int]]]:
-        """``(types, positions)``, each ``n`` rows of ``max_tags``; rows past ``char_slots`` are "no slot"."""
-        types, positions = [], []
-        for i in range(n):
-            pairs = []
-            for tag in char_slots[i] if i < len(char_slots) else ():
-                bio, _, name = tag.partition("-")
-                if name in self.index and bio in BIO:
-                    pairs.append((self.index[name], BIO[bio]))
-            pairs = pairs[: self.max_tags] or [(NO_SLOT, 0)]
-            pad = self.max_tags - len(pairs)
-            types.append([t for t, _ in pairs] + [PAD_TYPE] * pad)
-            positions.append([p for _, p in pairs] + [0] * pad)
-        return types, positions
-
-    def matched_types(self, char_slots: Sequence[Sequence[str]]) -> list[int]:
-        """Type indices (0-based) of the slots starting in the text, in order of first start, distinct."""
-        seen: list[int] = []
-        for tags in char_slots:
-            for tag in tags:
-                bio, _, name = tag.partition("-")
-                if bio == "B" and name in self.index and self.index[name] - 2 not in seen:
-                    seen.append(self.index[name] - 2)
-        return seen
 
 
 def ngram_ids(chars: Sequence[str], buckets: int, orders: Sequence[int] = (2, 3)) -> list[int]:
@@ -81,10 +41,8 @@ def encode_text(text: str, char_slots: Sequence[Sequence[str]], char_ids: CharId
     """One model input. ``char_slots`` shorter than the text (or empty: lexicons off) means "no slot"."""
     chars = list(normalize(text))[:max_chars]
     ids = char_ids.encode(chars).tolist()
-    types, positions = vocab.encode(list(char_slots)[: len(chars)], len(chars))
+    types, positions = vocab.encode_framed(list(char_slots)[: len(chars)], len(chars))   # [CLS], [SEP]: no slot
     blank = [[NO_SLOT] + [PAD_TYPE] * (vocab.max_tags - 1)], [[0] * vocab.max_tags]
-    types = blank[0] + types + blank[0]          # [CLS] and [SEP] carry no slot
-    positions = blank[1] + positions + blank[1]
     if fusion == "tokens":
         extra = [unused_ids[t] for t in vocab.matched_types(char_slots) if t < len(unused_ids)]
         if extra:

@@ -27,9 +27,10 @@ from models.common.char_ids import CharIds
 from models.common.onnx import BACKENDS, OnnxRunner, load_runner
 from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches
+from models.common.slot_tags import SlotTagVocab
 from models.intent.config import CONFIG_FILE, HeadConfig, IntentCheckpoint, read_head_config
 from models.intent.data import INTENT_SEP
-from models.intent.features import SlotTagVocab, collate_numpy, encode_text
+from models.intent.features import collate_numpy, encode_text
 from models.tokenization import load_char_ids, load_pad_id, load_tokenizer
 
 if TYPE_CHECKING:  # modeling imports transformers (seconds); ONNX on a warm cache never builds the model

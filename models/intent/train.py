@@ -22,12 +22,13 @@ import numpy as np
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune, check_options, finetune_kwargs, unused_ids
+from models.common.slot_tags import SlotTagVocab
 from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
 from models.intent.augment import drop_tags, swap_entities
 from models.intent.calibration import fit_temperature
 from models.intent.data import INTENT_SEP, IntentExample, flatten, load_splits, missing_files
-from models.intent.features import IGNORE, SlotTagVocab, collate, encode_examples
+from models.intent.features import IGNORE, collate, encode_examples
 from models.intent.inference import IntentClassifier, unused_token_ids
 from models.intent.modeling import FUSIONS, WEIGHTS_FILE, HeadConfig, build_model
 from models.intent.scoring import expected_calibration_error, score

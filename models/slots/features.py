@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.common.char_ids import CharIds
-from models.intent.features import SlotTagVocab, encode_text
+from models.common.slot_tags import SlotTagVocab
 from models.intent.features import collate_numpy as collate_intent_numpy
+from models.intent.features import encode_text
 from models.normalization import normalize
 from models.slots.data import Span
 

@@ -26,7 +26,7 @@ from models.common.char_ids import CharIds
 from models.common.onnx import BACKENDS, OnnxRunner, export_logits, load_runner
 from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches
-from models.intent.features import SlotTagVocab
+from models.common.slot_tags import SlotTagVocab
 from models.slots.config import CONFIG_FILE, SlotCheckpoint, SlotHeadConfig, illegal_transitions
 from models.slots.features import collate, collate_numpy, encode
 from models.tokenization import load_char_ids, load_pad_id

@@ -17,9 +17,9 @@ from typing import Any
 
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
+from models.common.slot_tags import SlotTagVocab
 from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
-from models.intent.features import SlotTagVocab
 from models.lexicon.features import CharTags, Featurizer, featurizer_from_config
 from models.slots.augment import drop_tags, swap_entities
 from models.slots.data import SlotExample, load_smp2017, load_splits, missing_files, write_dev_sets
