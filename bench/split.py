@@ -37,8 +37,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from models.lexicon.features import selected_dirs
-from models.lexicon.gazetteer import load_gazetteer
+from models.lexicon.features import gazetteer_featurizer, selected_dirs
+from models.lexicon.gazetteer import Gazetteer, load_gazetteer
 from models.splitter.inference import BoundaryTagger, Splitter, SplitterEnsemble
 from models.splitter.joint import JointDecoder, JointSettings, inside_entity, intent_evidence
 from models.splitter.scorer import RequestScorer
@@ -71,15 +71,19 @@ def joint_node() -> dict:
     return OmegaConf.to_container(load_config("pipeline", ["splitter=joint"]).splitter, resolve=True)
 
 
+def pipeline_gazetteer() -> tuple[list[tuple[str, str]], Gazetteer]:
+    """The default pipeline's lexicons: their folders, and the gazetteer over them."""
+    lexicons = selected_dirs(dict(load_config("pipeline", []).lexicons.domains))
+    return lexicons, load_gazetteer(lexicons, str(ROOT / "outputs" / "cache"))
+
+
 def joint_systems(student: BoundaryTagger, scorer: RequestScorer, intent_weight: float) -> dict[str, Cuts]:
     """The ablations: piece evidence from the intent model alone, the request scorer alone, scorer + the lexicon
     entries (the shipped settings, whatever their weights), and all of it."""
     node = joint_node()
     settings = JointSettings(candidate_min=node["candidate_min"], max_span=node["max_span"],
                              boundary_weight=node["boundary_weight"], cut_bias=node["cut_bias"])
-    cfg = load_config("pipeline", [])
-    lexicons = selected_dirs(dict(cfg.lexicons.domains))
-    gazetteer = load_gazetteer(lexicons, str(ROOT / "outputs" / "cache"))
+    lexicons, gazetteer = pipeline_gazetteer()
     entity = inside_entity(lambda t: [(h.start, h.end) for h in gazetteer.find(t)], node["entity_min_chars"])
     intent = intent_evidence(ROOT / "checkpoints" / "intent", lexicons, str(ROOT / "outputs" / "cache"))
     w_scorer, w_entity = float(node["scorer_weight"]), float(node["entity_weight"]) or 5.0
@@ -129,21 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     systems: dict[str, Cuts] = {"punct (rules)": lambda ts: [punct_cuts(t) for t in ts]}
     teacher_dirs = sorted(p for p in args.teachers.glob("t*") if (p / "splitter.json").is_file())
-    teachers = [Splitter.from_pretrained(p, precision="fp32") for p in teacher_dirs]
+    featurize = gazetteer_featurizer(pipeline_gazetteer()[1])   # what a slot-fused tagger reads (others: unused)
+    teachers = [Splitter.from_pretrained(p, precision="fp32", featurize=featurize) for p in teacher_dirs]
     for path, t in zip(teacher_dirs, teachers, strict=True):
         systems[f"teacher {path.name}"] = t.cuts
     if len(teachers) > 1:
         systems["ensemble"] = SplitterEnsemble(teachers).cuts
-    student = Splitter.from_pretrained(args.student, precision="fp32")
+    student = Splitter.from_pretrained(args.student, precision="fp32", featurize=featurize)
     systems["student"] = student.cuts
     scorer = RequestScorer.from_pretrained(args.scorer)
     systems.update(joint_systems(student, scorer, args.intent_weight))
     cache = tempfile.TemporaryDirectory()
     if not args.skip_runtimes:
-        systems["student bf16"] = Splitter.from_pretrained(args.student, precision="auto").cuts
+        systems["student bf16"] = Splitter.from_pretrained(args.student, precision="auto", featurize=featurize).cuts
         for backend in ("onnx", "onnx-int8"):
             systems[f"student {backend}"] = Splitter.from_pretrained(args.student, backend=backend,
-                                                                     cache_dir=cache.name).cuts
+                                                                     cache_dir=cache.name, featurize=featurize).cuts
         from pipeline.runtime import Pipeline
 
         shipped = Pipeline.from_config(overrides=[

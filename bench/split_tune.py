@@ -23,9 +23,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from models.lexicon.features import selected_dirs
+from models.lexicon.features import gazetteer_featurizer, selected_dirs
 from models.lexicon.gazetteer import load_gazetteer
-from models.splitter.inference import BoundaryTagger, Splitter
+from models.splitter.inference import BoundaryTagger, Splitter, Tags
 from models.splitter.joint import JointDecoder, JointSettings, entity_ends, inside_entity, intent_evidence
 from models.splitter.scorer import RequestScorer
 from models.splitter.scoring import score_cuts
@@ -36,17 +36,24 @@ from pipeline.report import print_report
 
 
 class Memo(BoundaryTagger):
-    """A tagger whose probabilities are computed once per sequence."""
+    """A tagger whose probabilities are computed once per sequence (and its gazetteer tags)."""
 
     def __init__(self, tagger: BoundaryTagger) -> None:
         self.tagger, self.cache = tagger, {}
         self.max_chars, self.margin, self.threshold = tagger.max_chars, tagger.margin, tagger.threshold
+        self.reads_tags, self.featurize = tagger.reads_tags, tagger.featurize
 
-    def probabilities(self, sequences: Sequence[Sequence[str]]) -> list[list[float]]:
-        todo = list({tuple(s) for s in sequences if tuple(s) not in self.cache})
-        for key, p in zip(todo, self.tagger.probabilities(todo) if todo else [], strict=True):
-            self.cache[key] = p
-        return [self.cache[tuple(s)] for s in sequences]
+    def probabilities(self, sequences: Sequence[Sequence[str]], tags: Sequence[Tags] | None = None
+                      ) -> list[list[float]]:
+        rows = [[] for _ in sequences] if tags is None else tags
+        keys = [(tuple(s), tuple(map(tuple, t))) for s, t in zip(sequences, rows, strict=True)]
+        todo = list({k: i for i, k in enumerate(keys) if k not in self.cache}.items())
+        if todo:
+            seqs = [sequences[i] for _, i in todo]
+            got = self.tagger.probabilities(seqs) if tags is None else self.tagger.probabilities(
+                seqs, [tags[i] for _, i in todo])
+            self.cache.update(zip((k for k, _ in todo), got, strict=True))
+        return [self.cache[k] for k in keys]
 
 
 def memo(fn):  # noqa: ANN001, ANN201
@@ -75,10 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune = {"requests": synthesize(dev_groups, {"requests": 1}, c, args.examples, DEV_SEED + 7, data["max_chars"]),
             "mixed": synthesize(dev_groups, dict(data["mix"]), c, args.examples, DEV_SEED + 8, data["max_chars"]),
             "lone": dev_sets(dev_groups, data)["lone"]}
-    tagger = Memo(Splitter.from_pretrained(args.student, precision="fp32"))
-    scorer = memo(RequestScorer.from_pretrained(args.scorer).log_probabilities)
     lexicons = selected_dirs(dict(load_config("pipeline", []).lexicons.domains))
     gazetteer = load_gazetteer(lexicons, str(ROOT / "outputs" / "cache"))
+    tagger = Memo(Splitter.from_pretrained(args.student, precision="fp32", featurize=gazetteer_featurizer(gazetteer)))
+    scorer = memo(RequestScorer.from_pretrained(args.scorer).log_probabilities)
     find = memo(lambda texts: [[(h.start, h.end) for h in gazetteer.find(t)] for t in texts])
     entity = memo(inside_entity(lambda t: find([t])[0]))
     ends = memo(entity_ends(lambda t: find([t])[0]))

@@ -150,6 +150,14 @@ def dev_metric(stage: str, model: Any, cfg: Mapping[str, Any]) -> tuple[str, flo
         path = root / "outputs/splitter/dev/requests.jsonl"
         if not path.is_file():
             return "splitter boundary F1 ×100 (outputs/splitter/dev/requests.jsonl not written)", None
+        if model.reads_tags and model.featurize is None:   # a slot-fused tagger, fed its training lexicons
+            from omegaconf import OmegaConf
+
+            from models.lexicon.features import featurizer_from_config
+            from pipeline.config import load_config
+
+            model.featurize = featurizer_from_config(OmegaConf.to_container(load_config("train/splitter", []),
+                                                                            resolve=True))[0]
         records = read_records(path)
         texts = ["".join(r) for r in records]
         pred = [{end for _, end in spans if end < len(t)} for t, spans in zip(texts, model.split(texts), strict=True)]

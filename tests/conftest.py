@@ -106,6 +106,24 @@ def tiny_splitter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_fused_splitter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained, tiny slot-fused splitter checkpoint (the mini lexicons' slot types), its tag embeddings
+    large enough that the tags change its output."""
+    import torch
+
+    from models.splitter.modeling import HeadConfig, SplitterModel
+
+    tokenizer, _, encoder = _tiny_parts()
+    model = SplitterModel(encoder, HeadConfig(mlp_dim=16, fusion="input", slot_types=["city", "singer", "song",
+                                              "station"]))
+    torch.nn.init.normal_(model.tags.type_embed.weight, std=1.0)
+    out = tmp_path_factory.mktemp("fused_splitter")
+    model.save(out)
+    tokenizer.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_request_scorer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained, tiny request scorer in the shipped format (for ``splitter=joint`` wiring tests)."""
     from models.splitter.scorer_model import RequestScorerModel, ScorerHeadConfig

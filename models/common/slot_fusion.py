@@ -28,6 +28,35 @@ class FusionConfig(Protocol):
     dropout: float
 
 
+def pool_tags(e: torch.Tensor, types: torch.Tensor, tag_pool: str) -> torch.Tensor:
+    """(B, T, K, d) embeddings of each character's K tags -> (B, T, d): their mean or max, padding left out."""
+    present = (types != PAD_TYPE).unsqueeze(-1)
+    if tag_pool == "max":
+        return e.masked_fill(~present, -1e4).amax(dim=2).masked_fill(~present.any(dim=2), 0.0)
+    return (e * present).sum(dim=2) / present.sum(dim=2).clamp(min=1)
+
+
+class SlotTagEmbedding(nn.Module):
+    """Per character, the pooled embedding of its gazetteer tags (type + B/I position), in the encoder's width:
+    added to the character embeddings, so every encoder layer reads the tags at their own position (a per-gap
+    decision, such as the boundary tagger's, needs to know which characters are tagged, which the attention
+    above, keyed by tag content alone, does not say). Small initial weights: the pre-trained encoder starts
+    from what it knew."""
+
+    def __init__(self, d: int, n_types: int, tag_pool: str = "mean") -> None:
+        super().__init__()
+        self.tag_pool = tag_pool
+        self.type_embed = nn.Embedding(n_types, d, padding_idx=PAD_TYPE)
+        self.position_embed = nn.Embedding(3, d)   # none, B, I
+        for table in (self.type_embed, self.position_embed):
+            nn.init.normal_(table.weight, std=0.02)
+        with torch.no_grad():
+            self.type_embed.weight[PAD_TYPE].zero_()
+
+    def forward(self, types: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        return pool_tags(self.type_embed(types) + self.position_embed(positions), types, self.tag_pool)
+
+
 class GatedSlotAttention(nn.Module):
     """S -> S~ by attention from the text, then the per-position gate. Returns the fused sequence and g."""
 
@@ -45,11 +74,7 @@ class GatedSlotAttention(nn.Module):
 
     def slot_embeddings(self, types: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """(B, T, K) tag ids -> (B, T, d_s), pooling the K tags of each character."""
-        e = self.type_embed(types) + self.position_embed(positions)
-        present = (types != PAD_TYPE).unsqueeze(-1)
-        if self.tag_pool == "max":
-            return e.masked_fill(~present, -1e4).amax(dim=2).masked_fill(~present.any(dim=2), 0.0)
-        return (e * present).sum(dim=2) / present.sum(dim=2).clamp(min=1)
+        return pool_tags(self.type_embed(types) + self.position_embed(positions), types, self.tag_pool)
 
     def forward(self, h: torch.Tensor, types: torch.Tensor, positions: torch.Tensor, pad: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ name the same train command in their errors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,14 @@ class HeadConfig:
     mlp_dim: int = 256
     dropout: float = 0.1
     soft_weight: float = 0.5   # distillation: weight of the teachers' soft labels against the hard labels
+    fusion: str = "none"       # input: the gazetteer's character tags embedded and added to the characters'
+    slot_types: list[str] = field(default_factory=list)   # the fused tag types (set from the data)
+    max_tags: int = 3          # slot tags kept per character
+    tag_pool: str = "mean"     # mean | max over the tags of one character
+
+    @property
+    def fused(self) -> bool:
+        return self.fusion != "none"
 
 
 @dataclass

@@ -30,19 +30,32 @@ from models.common.distill import (
     train_or_reuse,
     weights_key,
 )
+from models.lexicon.features import Featurizer
 from models.splitter.features import boundary_labels
 from models.splitter.inference import Splitter, SplitterEnsemble
 from models.splitter.modeling import WEIGHTS_FILE
 from models.splitter.synth import Example
-from models.splitter.train import check_config, dev_scores, prepare, sample, summary, train_model
+from models.splitter.train import (
+    check_config,
+    dev_scores,
+    example_tags,
+    featurizer,
+    prepare,
+    sample,
+    summary,
+    train_model,
+)
 
 
-def soft_labels(ensemble: SplitterEnsemble, examples: Sequence[Example], batch: int = 2048) -> list[list[float]]:
-    """The ensemble's mean boundary probability per model character (the last one is never labelled)."""
+def soft_labels(ensemble: SplitterEnsemble, examples: Sequence[Example], batch: int = 2048,
+                featurize: Featurizer | None = None) -> list[list[float]]:
+    """The ensemble's mean boundary probability per model character (the last one is never labelled); a
+    slot-fused ensemble sees every tag (the student's tag dropout is its own)."""
     out: list[list[float]] = []
     for i in tqdm(range(0, len(examples), batch), desc="soft labels", unit="batch", disable=None):
-        chars = [boundary_labels(ex)[0] for ex in examples[i:i + batch]]
-        out += ensemble.probabilities(chars)
+        part = examples[i:i + batch]
+        tags = example_tags(part, featurize) if featurize is not None and ensemble.reads_tags else None
+        out += ensemble.probabilities([boundary_labels(ex)[0] for ex in part], tags)
     return out
 
 
@@ -54,6 +67,7 @@ def distill(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, 
     data = cfg["data"]
     train_groups, sets = prepare(cfg)
     eval_examples = sets["mixed"][: data["eval_examples"]]
+    featurize = featurizer(cfg)
 
     teachers, teacher_stats = [], []
     for i, teacher_spec in enumerate(spec["teachers"]):
@@ -65,15 +79,18 @@ def distill(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, 
             return train_model(tcfg, examples, eval_examples, folder, Path(tcfg["work_dir"]), callbacks=callbacks)[1]
 
         stats = train_or_reuse(folder, train_teacher, f"teacher t{i}")
-        teachers.append(Splitter.from_pretrained(folder, threshold=cfg["threshold"], precision="auto"))
+        teachers.append(Splitter.from_pretrained(folder, threshold=cfg["threshold"], precision="auto",
+                                                 featurize=featurize))
         teacher_stats.append(stats)
     ensemble = SplitterEnsemble(teachers, threshold=cfg["threshold"])
+    ensemble.featurize = featurize
 
     examples = sample(cfg, train_groups, data["train_examples"], cfg["seed"])
     examples += sample(cfg, train_groups, spec["extra_examples"], cfg["seed"] + 1)
     weights = [Path(spec["teachers_dir"]) / f"t{i}" / WEIGHTS_FILE for i in range(len(teachers))]
     key = weights_key(f"{cfg['seed']}-{len(examples)}", weights)  # retrained teachers: relabel
-    soft = cached_labels(Path(cfg["work_dir"]) / "soft_labels.pt", key, lambda: soft_labels(ensemble, examples))
+    soft = cached_labels(Path(cfg["work_dir"]) / "soft_labels.pt", key,
+                         lambda: soft_labels(ensemble, examples, featurize=featurize))
     output_dir = Path(cfg["output_dir"])
     student, stats = train_model(cfg, examples, eval_examples, output_dir, Path(cfg["work_dir"]) / "student",
                                  soft=soft, callbacks=callbacks)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.splitter.inference import BoundaryTagger
+from models.splitter.inference import BoundaryTagger, Tags
 
 PieceScore = Callable[[Sequence[str]], list[float]]   # texts -> log evidence that each is one request
 GapScore = Callable[[Sequence[str]], list[list[float]]]   # texts -> per offset k, evidence for a cut before k
@@ -92,9 +92,11 @@ class JointDecoder(BoundaryTagger):
         self.candidate_evidence = [(fn, w) for fn, w in candidate_evidence if w]
         self.max_chars, self.margin = tagger.max_chars, tagger.margin
         self.threshold, self.terminators = tagger.threshold, tagger.terminators
+        self.reads_tags, self.featurize = tagger.reads_tags, tagger.featurize
 
-    def probabilities(self, sequences: Sequence[Sequence[str]]) -> list[list[float]]:
-        return self.tagger.probabilities(sequences)
+    def probabilities(self, sequences: Sequence[Sequence[str]], tags: Sequence[Tags] | None = None
+                      ) -> list[list[float]]:
+        return self.tagger.probabilities(sequences) if tags is None else self.tagger.probabilities(sequences, tags)
 
     def choose(self, texts: Sequence[str], views: Sequence[tuple[list[str], list[tuple[int, int]]]],
                probs: Sequence[Sequence[float]]) -> list[list[int]]:

@@ -44,6 +44,13 @@ def write_model_card(folder: Path, cfg: Mapping[str, Any], result: Mapping[str, 
             if distilled else "Trained on hard labels only (no distillation).")
     soft = (f"soft-label weight {model['head']['soft_weight']}; {cfg['distill']['extra_examples']:,} extra "
             "synthetic joins labelled by the ensemble" if distilled else "hard labels")
+    head = model["head"]
+    fused = head.get("fusion", "none") != "none"
+    lexicons = ", ".join(dict(cfg.get("lexicons", {}).get("domains") or {})) or "none"
+    gazetteer = (f"\n| gazetteer | character tags of the lexicons {lexicons} added to the character embeddings "
+                 f"(`fusion: {head['fusion']}`), at most {head['max_tags']} per character, pooled by "
+                 f"{head['tag_pool']}; {data.get('tag_dropout', 0.0)} of tagged training spans untagged |"
+                 if fused else "")
     text = f"""# duihua splitter
 
 Semantic sentence splitting of unpunctuated ASR text: "does a sentence end after this character?" for every
@@ -54,7 +61,7 @@ directly; the model cuts inside unpunctuated runs. Threshold {cfg['threshold']}.
 | | |
 |---|---|
 | weights | fp16 safetensors, {size_mb:.1f} MB, {result['parameters']:,} parameters |
-| data | `../shared/data` synthesised joins ({mix}); {result['train_examples']:,} examples, {result['train_chars']:,} characters per epoch; {soft} |
+| data | `../shared/data` synthesised joins ({mix}); {result['train_examples']:,} examples, {result['train_chars']:,} characters per epoch; {soft} |{gazetteer}
 | dev split | by dialogue / document / request: {data['dev_percent']} % of groups, SMP2017 `develop.jsonl` always dev |
 | optimisation | {result['steps']:,} steps, batch {trainer['per_device_train_batch_size']}, lr {trainer['learning_rate']} (encoder) / {trainer.get('head_learning_rate') or trainer['learning_rate']} (head), {trainer.get('num_train_epochs')} epochs, bf16 autocast on CPU: {bool(trainer.get('cpu_bf16'))} |
 | seed | {cfg['seed']} |

@@ -2,7 +2,9 @@
 
 Steps: read the sources grouped by dialogue/document and split them by group (``sources.py``) -> synthesise
 ``data.train_examples`` unpunctuated joins (``synth.py``) -> model view + 0/1 boundary labels -> the lowest
-``model.encoder_layers`` layers of the pre-trained encoder with the gap classifier -> ``run_training`` (HF
+``model.encoder_layers`` layers of the pre-trained encoder with the gap classifier (with ``fusion: input``, the
+gazetteer's character tags of the ``slots`` lexicons fused in, some spans' tags dropped as the intent trainer
+drops them) -> ``run_training`` (HF
 Trainer: length-grouped batches, checkpoints, resume after a kill) -> the exported fp16 model scored on the
 fixed dev sets (written to ``dev_dir`` as ``duihua eval split`` files) -> model card.
 
@@ -30,9 +32,12 @@ from tqdm import tqdm
 from models.common.bigrams import BigramVocab
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune, finetune_kwargs
+from models.common.slot_tags import SlotTagVocab
 from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
-from models.splitter.features import CharIds, boundary_labels, collate, encode_example
+from models.intent.augment import drop_tags
+from models.lexicon.features import Featurizer, featurizer_from_config
+from models.splitter.features import CharIds, boundary_labels, collate, encode_example, splitter_view, view_tags
 from models.splitter.inference import BoundaryTagger, Splitter
 from models.splitter.modeling import HeadConfig, build_model
 from models.splitter.scoring import gold_boundaries, score
@@ -51,6 +56,11 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         raise TrainConfigError(f"data.mix: unknown sources {unknown}; known: {list(MAKERS)}")
     if not any(data["mix"].values()):
         raise TrainConfigError("data.mix: every source has weight 0, nothing to train on")
+    fusion = cfg["model"]["head"].get("fusion", "none")
+    if fusion not in ("none", "input"):
+        raise TrainConfigError(f"model.head.fusion={fusion}: expected none or input")
+    if fusion == "input" and "slots" not in cfg:
+        raise TrainConfigError("model.head.fusion=input needs a slots node (the lexicons whose tags are fused)")
     if not 0 < float(cfg["threshold"]) < 1:
         raise TrainConfigError(f"threshold must be in (0, 1), got {cfg['threshold']}")
     if int(data["max_chars"]) > 250:
@@ -91,12 +101,32 @@ def write_dev_sets(sets: Mapping[str, list[Example]], folder: Path) -> None:
         (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def featurizer(cfg: Mapping[str, Any]) -> Featurizer | None:
+    """The gazetteer tags of the configured lexicons, for a slot-fused model (else None)."""
+    return featurizer_from_config(cfg)[0] if cfg["model"]["head"].get("fusion", "none") != "none" else None
+
+
+def example_tags(examples: Sequence[Example], featurize: Featurizer, dropout: float = 0.0, seed: int = 0,
+                 batch: int = 4096) -> list[list[list[str]]]:
+    """Per example, the gazetteer tags of its model characters (as ``boundary_labels`` lays them out), with
+    each tagged span's tags dropped with probability ``dropout``: the lexicons hold training entities, and
+    the model must also meet untagged names, as it will in use."""
+    out: list[list[list[str]]] = []
+    for i in tqdm(range(0, len(examples), batch), desc="gazetteer tags", unit="batch", disable=None):
+        texts = ["".join(ex) for ex in examples[i:i + batch]]
+        out += [view_tags(tags, splitter_view(t)[1]) for t, tags in zip(texts, featurize(texts), strict=True)]
+    return drop_tags(out, dropout, seed) if dropout else out
+
+
 def encode(examples: Sequence[Example], char_ids: CharIds, vocab: BigramVocab | None,
-           soft: Sequence[Sequence[float]] | None = None, desc: str = "encode") -> list[dict[str, Any]]:
+           soft: Sequence[Sequence[float]] | None = None, desc: str = "encode",
+           tag_vocab: SlotTagVocab | None = None, tags: Sequence[Sequence[Sequence[str]]] | None = None
+           ) -> list[dict[str, Any]]:
     out = []
     for i, ex in enumerate(tqdm(examples, desc=desc, unit="ex", disable=None, mininterval=2)):
         chars, labels = boundary_labels(ex)
-        out.append(encode_example(chars, char_ids, labels, None if soft is None else soft[i], vocab))
+        out.append(encode_example(chars, char_ids, labels, None if soft is None else soft[i], vocab, tag_vocab,
+                                  tags[i] if tags is not None else ()))
     return out
 
 
@@ -129,8 +159,14 @@ def train_model(cfg: Mapping[str, Any], train_examples: Sequence[Example], eval_
         vocab = BigramVocab.build((boundary_labels(ex)[0] for ex in train_examples), bigram_cfg["min_count"],
                                   bigram_cfg["max_size"])
         head.n_bigrams = len(vocab)
-    train_items = encode(train_examples, char_ids, vocab, soft, desc="encode train")
-    eval_items = encode(eval_examples, char_ids, vocab, desc="encode eval")
+    featurize, tag_vocab, train_tags, eval_tags = featurizer(cfg), None, None, None
+    if featurize is not None:
+        train_tags = example_tags(train_examples, featurize, float(cfg["data"].get("tag_dropout", 0.0)), cfg["seed"])
+        eval_tags = example_tags(eval_examples, featurize)
+        head.slot_types = sorted({t.partition("-")[2] for ex in train_tags for tags in ex for t in tags})
+        tag_vocab = SlotTagVocab(head.slot_types, head.max_tags)
+    train_items = encode(train_examples, char_ids, vocab, soft, "encode train", tag_vocab, train_tags)
+    eval_items = encode(eval_examples, char_ids, vocab, desc="encode eval", tag_vocab=tag_vocab, tags=eval_tags)
     model = build_model(encoder, cfg["model"].get("encoder_layers"), head)
     del encoder
     finetune = cfg.get("finetune") or {}
@@ -152,7 +188,7 @@ def train_model(cfg: Mapping[str, Any], train_examples: Sequence[Example], eval_
              "train_examples": len(train_items), "train_chars": int(sum(len(x["input_ids"]) - 2 for x in train_items)),
              "steps": trainer.state.global_step, "eval_loss": metrics.get("eval_loss"),
              "train_runtime_s": round(float(runtime), 1), "soft_labels": soft is not None}
-    return Splitter.from_pretrained(output_dir, threshold=cfg["threshold"]), stats
+    return Splitter.from_pretrained(output_dir, threshold=cfg["threshold"], featurize=featurize), stats
 
 
 def prepare(cfg: Mapping[str, Any]) -> tuple[dict[str, list[Group]], dict[str, list[Example]]]:

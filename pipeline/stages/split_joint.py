@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from models.lexicon.features import gazetteer_featurizer, selected_dirs
+from models.lexicon.features import gazetteer_featurizer
 from models.lexicon.live import LiveGazetteer
 from models.splitter.joint import (
     GapScore,
@@ -54,7 +54,8 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
         if min(scorer_weight, boundary_weight, intent_weight, entity_weight, entity_end_weight) < 0:
             raise ConfigError("splitter.scorer_weight, boundary_weight, entity_weight and intent_weight must not "
                               "be negative")
-        super().__init__(checkpoint, threshold, terminators, precision, device, batch_chars, backend, cache_dir)
+        super().__init__(checkpoint, threshold, terminators, precision, device, batch_chars, backend, cache_dir,
+                         lexicon_domains, lexicon_extra_dirs)
         folder = Path(scorer_checkpoint).resolve()
         scorer = load_checkpoint(RequestScorer.from_pretrained, "splitter.scorer_checkpoint", folder,
                                  ", or use splitter=neural", backend=backend, cache_dir=str(cache_dir),
@@ -64,10 +65,8 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
         evidence: list[tuple[PieceScore, float]] = [(scorer.log_probabilities, scorer_weight)]
         gaps: list[tuple[GapScore, float]] = []
         proposals: list[tuple[GapScore, float]] = []
-        self.lexicons: LiveGazetteer | None = None
         if intent_weight or entity_weight or entity_end_weight:
-            domains, extra = dict(lexicon_domains or {}), list(lexicon_extra_dirs)
-            gazetteer = self.lexicons = LiveGazetteer(lambda: selected_dirs(domains, extra), f"{cache_dir}/gazetteer")
+            gazetteer = self.gazetteer()
 
             def find(text: str) -> list[tuple[int, int]]:
                 return [(h.start, h.end) for h in gazetteer.find(text)]
@@ -78,10 +77,6 @@ class JointSentenceSplitter(NeuralSentenceSplitter):
                 evidence.append((self._intent(intent_checkpoint, intent_precision, intent_batch_chars, gazetteer,
                                               device, backend, str(cache_dir)), intent_weight))
         self.model = JointDecoder(self.model, evidence, settings, gaps, proposals)
-
-    def reload_lexicons(self) -> bool:
-        """Refresh the lexicons the entity and intent evidence read; True when they changed."""
-        return self.lexicons.reload() if self.lexicons is not None else False
 
     @staticmethod
     def _intent(checkpoint: str | None, precision: str, batch_chars: int, gazetteer: LiveGazetteer, device: str,
