@@ -1,8 +1,9 @@
 """Frame accuracy: is a request cut right, labelled right, and given every one of its slots?
 
-Data: SMP2019 requests that every shipped model held out (15 % by CRC32 of the text, which lies inside the
-intent and slot dev share of 20 %, and is the splitter's own dev share), punctuation removed, as ASR hands
-them over. Two conditions, same requests:
+Data: SMP2019 requests held out by the intent and slot models and the lexicons (15 % by CRC32 of the text,
+inside their dev share of 20 %), punctuation removed, as ASR hands them over. The splitter's own dev split
+hashes ``smp2019:<text>`` instead, so it trained on most of these; SMP2017 ``develop`` (``--dataset
+smp2017``) is held out by every model. Two conditions, same requests:
 
 * lone — each request on its own;
 * runs — 1–4 requests joined with nothing between them (``--runs`` runs, drawn with ``--seed``).

@@ -8,7 +8,8 @@ the reported dev gains are somewhat optimistic, and held-out data is the real ch
 Boundary probabilities and piece scores are computed once and memoised, so the grid costs little more than
 one pass.
 
-    python bench/split_tune.py [--student checkpoints/splitter] [--scorer checkpoints/request_scorer]
+    python bench/split_tune.py [--student checkpoints/splitter] [--scorer checkpoints/request_scorer] [--intent]
+                               [--boundary-weight W ...] [--cut-bias B ...] [--intent-weight W ...] ...
 
 Prints the grid's best rows, then one JSON line with the best setting.
 """
@@ -75,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--intent", action="store_true", help="also grid the intent confidence's weight")
     parser.add_argument("--max-span", type=int, nargs="+", default=[8])
+    grid_values = (("--boundary-weight", [0.75, 1.0]), ("--scorer-weight", [1.0]), ("--cut-bias", [0.0, 0.5]),
+                   ("--intent-weight", [2.0]), ("--entity-end-weight", [0.0, 0.5]))
+    for flag, default in grid_values:
+        parser.add_argument(flag, type=float, nargs="+", default=default, help=f"grid values (default {default})")
     args = parser.parse_args(argv)
     data = OmegaConf.to_container(load_config("train/splitter", []), resolve=True)["data"]
     dev_groups = load_groups(data)[1]
@@ -92,8 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     intent = (memo(intent_evidence(ROOT / "checkpoints" / "intent", lexicons, str(ROOT / "outputs" / "cache")))
               if args.intent else None)
     rows = []
-    grid = itertools.product([0.75, 1.0], [1.0], [0.0, 0.5], [0.05], [2.0] if intent else [0.0], [5.0],
-                             [0.0, 0.5], args.max_span)
+    grid = itertools.product(args.boundary_weight, args.scorer_weight, args.cut_bias, [0.05],
+                             args.intent_weight if intent else [0.0], [5.0], args.entity_end_weight, args.max_span)
     for boundary, weight, bias, cmin, intent_weight, entity_weight, end_weight, span in grid:
         settings = JointSettings(candidate_min=cmin, max_span=span, boundary_weight=boundary, cut_bias=bias)
         evidence = [(scorer, weight), *([(intent, intent_weight)] if intent else [])]
