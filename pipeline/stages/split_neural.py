@@ -3,7 +3,9 @@
 Sentence-final punctuation cuts directly; the model cuts inside unpunctuated runs (ASR output). All texts
 of a batch go through the model together, so a batch of queries costs a few batched forward passes. A
 slot-fused checkpoint reads the configured lexicons' character tags, from a ``LiveGazetteer`` that a server's
-lexicon reload refreshes as it does the slot stage's.
+lexicon reload refreshes as it does the slot stage's. It reads every configured lexicon whatever a query's own
+selection (``Query.lexicons``, which the slot stage honours): the cuts are decided before there are requests
+to select for.
 """
 
 from __future__ import annotations
