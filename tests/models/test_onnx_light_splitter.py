@@ -31,6 +31,7 @@ import json, sys
 from models.splitter.inference import Splitter
 from models.splitter.joint import JointDecoder
 from models.splitter.scorer import RequestScorer
+from pipeline.config import load_config
 from pipeline.stages.split_neural import NeuralSentenceSplitter
 
 cache, texts = sys.argv[1], json.loads(sys.argv[2])
@@ -41,7 +42,9 @@ for name, folder in json.loads(sys.argv[3]).items():
                  "probs": splitter.probabilities([list(t) for t in texts])}
 scorer = RequestScorer.from_pretrained(sys.argv[4], backend="onnx-int8", cache_dir=cache)
 out["scorer"] = {"logp": scorer.log_probabilities(texts), "runner_only": scorer.model is None}
-stage = NeuralSentenceSplitter(json.loads(sys.argv[3])["shipped"], backend="onnx-int8", cache_dir=cache)
+lexicons = dict(load_config("pipeline", []).lexicons.domains)   # the shipped tagger reads their tags
+stage = NeuralSentenceSplitter(json.loads(sys.argv[3])["shipped"], backend="onnx-int8", cache_dir=cache,
+                               lexicon_domains=lexicons)
 out["stage"] = stage.model.split(texts)
 out["joint"] = JointDecoder(stage.model, [(scorer.log_probabilities, 1.0)]).split(texts)
 out["transformers"] = "transformers" in sys.modules
@@ -84,7 +87,8 @@ def _assert_numpy_post_processing_is_torchs(cache: Path) -> None:
     from ``collate``), to float32 rounding."""
     splitter = Splitter.from_pretrained(ROOT / "checkpoints" / "splitter", backend="onnx-int8", cache_dir=cache)
     seqs = [list(t) for t in TEXTS]
-    logits = splitter.onnx(collate([encode_example(c, splitter.char_ids) for c in seqs]))
+    logits = splitter.onnx(collate([encode_example(c, splitter.char_ids, tag_vocab=splitter.tag_vocab)
+                                    for c in seqs]))
     want = torch.sigmoid(logits.float())
     for k, got in enumerate(splitter.probabilities(seqs)):
         ref = want[k, 1:1 + len(seqs[k])].tolist()
