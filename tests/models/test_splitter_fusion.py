@@ -92,7 +92,11 @@ def test_the_stage_feeds_the_configured_lexicons_tags_to_a_fused_checkpoint(tiny
     assert tags is not None and tags[0][3:5] == [["B-song"], ["I-song"]]
     chars = views[0][0]
     assert not np.allclose(tagger.probabilities([chars], tags)[0], tagger.probabilities([chars])[0])
-    assert pipe.stage("splitter").reload_lexicons() is False   # unchanged lexicons: nothing swapped
+    assert pipe.reload_lexicons() is False   # unchanged lexicons: nothing swapped
+    with (mini_lexicons["minimusic"] / "song.txt").open("a", encoding="utf-8") as f:
+        f.write("明天天气\n")   # a new "song": the splitter's tags follow the reload, as the slot stage's do
+    assert pipe.reload_lexicons() is True
+    assert ["B-song"] in tagger.view_tags([text], views)[0][5:6]
 
 
 def test_onnx_runs_the_tags_as_torch_does(tiny_fused_splitter_dir, tmp_path):
