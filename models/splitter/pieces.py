@@ -9,7 +9,7 @@ negative is drawn from a real join, so it looks exactly like what the joint deco
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from models.splitter.synth import Example
 
@@ -56,3 +56,24 @@ def pieces(example: Example, rng: random.Random, max_shift: int = 4) -> list[Pie
 def training_pieces(examples: Iterable[Example], seed: int, max_shift: int = 4) -> list[Piece]:
     rng = random.Random(seed)
     return [p for ex in examples for p in pieces(ex, rng, max_shift)]
+
+
+def candidate_pieces(example: Example, probs: Sequence[float], spans: Sequence[tuple[int, int]],
+                     candidate_min: float, max_span: int) -> list[Piece]:
+    """The pieces the joint decoder would ask about for this join: between any two of the boundary tagger's
+    candidate gaps (probability ≥ ``candidate_min``, at most ``max_span`` apart), labelled complete exactly
+    when they are one of the join's sentences. Hard negatives: the fragments a real tagger proposes (清理 |
+    一下内存), where the shifted pieces above are random."""
+    from models.splitter.joint import candidate_gaps, segments
+
+    text, bounds = "".join(example), offsets(example)
+    gold = set(zip(bounds, bounds[1:], strict=False))
+    gaps = candidate_gaps(probs, candidate_min)
+    if not gaps:
+        return []
+    nodes = [-1, *gaps, len(spans) - 1]
+    out = []
+    for i, j in segments(len(gaps), max_span):
+        a, b = spans[nodes[i] + 1][0], spans[nodes[j]][1]
+        out.append((text[a:b], 1.0 if (a, b) in gold else 0.0))
+    return out

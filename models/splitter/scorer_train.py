@@ -23,9 +23,10 @@ from models.common.char_ids import CharIds
 from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
 from models.splitter.config import ScorerHeadConfig
-from models.splitter.pieces import Piece, training_pieces
+from models.splitter.pieces import Piece, candidate_pieces, training_pieces
 from models.splitter.scorer import RequestScorer, collate, encode_piece
 from models.splitter.scorer_model import build_scorer
+from models.splitter.synth import Example
 from models.splitter.train import DEV_SEED, check_config, prepare, sample
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,27 @@ def piece_scores(scorer: RequestScorer, pieces: Sequence[Piece]) -> dict[str, fl
     return {"pieces": len(pieces), "accuracy": round(accuracy, 4), "auc": round(auc(labels, logp), 4)}
 
 
+def mine_pieces(cfg: Mapping[str, Any], examples: Sequence[Example], mined: Mapping[str, Any]) -> list[Piece]:
+    """The pieces a trained boundary tagger's candidates leave on ``examples`` (``pieces.candidate_pieces``)."""
+    from models.splitter.features import splitter_view
+    from models.splitter.inference import Splitter
+    from models.splitter.train import featurizer
+
+    tagger = Splitter.from_pretrained(mined["tagger"], backend="onnx", cache_dir=cfg["paths"]["cache"],
+                                      featurize=featurizer(cfg))
+    out: list[Piece] = []
+    for k in tqdm(range(0, len(examples), 1024), desc="mine pieces", unit="batch", disable=None):
+        part = examples[k:k + 1024]
+        texts = ["".join(ex) for ex in part]
+        views = [splitter_view(t) for t in texts]
+        probs = tagger.long_probabilities([c for c, _ in views], tagger.view_tags(texts, views))
+        for ex, (_, spans), p in zip(part, views, probs, strict=True):
+            out += candidate_pieces(ex, p, spans, float(mined["candidate_min"]), int(mined["max_span"]))
+    log.warning("request scorer: %d mined pieces (%.0f %% complete)", len(out),
+                100 * sum(y for _, y in out) / max(len(out), 1))
+    return out
+
+
 def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     check_config(cfg)
     t0 = time.time()
@@ -59,6 +81,9 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     train_groups, sets = prepare(cfg)
     train_pieces = training_pieces(sample(cfg, train_groups, spec["examples"], cfg["seed"]), cfg["seed"],
                                    spec["max_shift"])
+    mined = spec.get("mined") or {}
+    if mined.get("tagger") and int(mined.get("examples", 0)):
+        train_pieces += mine_pieces(cfg, sample(cfg, train_groups, int(mined["examples"]), cfg["seed"] + 1), mined)
     dev = {name: training_pieces(sets[name], DEV_SEED, spec["max_shift"]) for name in ("requests", "mixed")}
     encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
     model = build_scorer(encoder, spec.get("encoder_layers"), ScorerHeadConfig(**spec["head"]))
