@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from models.common.char_ids import CharIds
+from models.common.errors import TrainConfigError
 from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
 from models.splitter.config import ScorerHeadConfig
@@ -75,6 +76,10 @@ def mine_pieces(cfg: Mapping[str, Any], examples: Sequence[Example], mined: Mapp
 
 def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     check_config(cfg)
+    tagger = (cfg["scorer"].get("mined") or {}).get("tagger")
+    if tagger and not Path(tagger).is_dir():
+        raise TrainConfigError(f"scorer.mined.tagger={tagger}: folder not found (a splitter checkpoint, e.g. "
+                               "checkpoints/splitter; null mines nothing)")
     t0 = time.time()
     set_seed(cfg["seed"])
     data, spec = cfg["data"], cfg["scorer"]

@@ -140,6 +140,7 @@ def test_train_segmenter_config_mistakes_are_one_line_errors(override, message, 
     ("splitter", "data.mix.requests=0 data.mix.dialogue=0 data.mix.turns=0 data.mix.chat=0 data.mix.news=0",
      "nothing to train on"),
     ("splitter-distill", "encoder.pretrained=/nonexistent/encoder", "folder not found"),
+    ("request-scorer", "scorer.mined.tagger=/nonexistent/splitter", "scorer.mined.tagger=/nonexistent/splitter"),
     ("splitter-distill", "distill.teachers=[{seed:1}]", "at least 2 teachers"),
 ])
 def test_train_splitter_config_mistakes_are_one_line_errors(stage, override, message, capsys, tmp_path):
