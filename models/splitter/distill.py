@@ -83,7 +83,6 @@ def distill(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, 
                                                  featurize=featurize))
         teacher_stats.append(stats)
     ensemble = SplitterEnsemble(teachers, threshold=cfg["threshold"])
-    ensemble.featurize = featurize
 
     examples = sample(cfg, train_groups, data["train_examples"], cfg["seed"])
     examples += sample(cfg, train_groups, spec["extra_examples"], cfg["seed"] + 1)

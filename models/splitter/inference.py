@@ -225,6 +225,7 @@ class SplitterEnsemble(BoundaryTagger):
         self.members, self.threshold = list(members), threshold
         self.max_chars = min(m.max_chars for m in members)
         self.reads_tags = any(m.reads_tags for m in members)
+        self.featurize = next((m.featurize for m in members if m.featurize is not None), None)  # the members'
 
     def probabilities(self, sequences: Sequence[Sequence[str]], tags: Sequence[Tags] | None = None
                       ) -> list[list[float]]:

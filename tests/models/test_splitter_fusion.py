@@ -109,3 +109,17 @@ def test_onnx_runs_the_tags_as_torch_does(tiny_fused_splitter_dir, tmp_path):
     assert eager.reads_tags and graph.reads_tags
     np.testing.assert_allclose(graph.probabilities([chars], [tags])[0], eager.probabilities([chars], [tags])[0],
                                atol=1e-4)
+
+
+def test_an_ensemble_of_fused_members_reads_their_tags(tiny_fused_splitter_dir):
+    from models.splitter.inference import SplitterEnsemble
+
+    def featurize(texts):  # noqa: ANN001, ANN202
+        return [[["B-song"] if i == 3 else ["I-song"] if i == 4 else [] for i in range(len(t))] for t in texts]
+
+    member = Splitter.from_pretrained(tiny_fused_splitter_dir, featurize=featurize)
+    ensemble = SplitterEnsemble([member, member])
+    text = "我想听稻香明天天气怎么样"
+    views = [splitter_view(text)]
+    assert ensemble.reads_tags and ensemble.view_tags([text], views) == member.view_tags([text], views)
+    assert ensemble.cuts([text]) == member.cuts([text])
