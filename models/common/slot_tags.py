@@ -12,6 +12,12 @@ NO_SLOT = 1
 BIO = {"B": 1, "I": 2}
 
 
+def slot_types_of(char_slots: Sequence[Sequence[Sequence[str]]]) -> list[str]:
+    """The sorted slot types the tags of some texts name (take them before tag dropout: a rare type must not
+    vanish from a model's vocabulary because its few spans were dropped)."""
+    return sorted({tag.partition("-")[2] for text in char_slots for tags in text for tag in tags})
+
+
 class SlotTagVocab:
     """A model's own list of slot types (saved with its checkpoint), so tags of a lexicon added later are
     ignored rather than misread. Each character gets up to ``max_tags`` (type, position) pairs: type 0 pads,

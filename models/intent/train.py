@@ -22,7 +22,7 @@ import numpy as np
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune, check_options, finetune_kwargs, unused_ids
-from models.common.slot_tags import SlotTagVocab
+from models.common.slot_tags import SlotTagVocab, slot_types_of
 from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
 from models.intent.augment import drop_tags, swap_entities
@@ -69,10 +69,6 @@ def label_spaces(domain_examples: Sequence[IntentExample], train: Sequence[Inten
                  ) -> tuple[list[str], list[str]]:
     """Sorted domains (of the domain head's examples) and ``domain/intent`` labels (examples with an intent)."""
     return sorted({x.domain for x in domain_examples}), sorted({x.label for x in train if x.intent is not None})
-
-
-def slot_types_of(char_slots: Sequence[Sequence[Sequence[str]]]) -> list[str]:
-    return sorted({tag.partition("-")[2] for text in char_slots for tags in text for tag in tags})
 
 
 def fit_temperatures(clf: IntentClassifier, dev: Sequence[IntentExample], slots: Sequence,

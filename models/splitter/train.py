@@ -32,7 +32,7 @@ from tqdm import tqdm
 from models.common.bigrams import BigramVocab
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune, finetune_kwargs
-from models.common.slot_tags import SlotTagVocab
+from models.common.slot_tags import SlotTagVocab, slot_types_of
 from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
 from models.encoder.modeling import load_encoder
 from models.intent.augment import drop_tags
@@ -106,16 +106,13 @@ def featurizer(cfg: Mapping[str, Any]) -> Featurizer | None:
     return featurizer_from_config(cfg)[0] if cfg["model"]["head"].get("fusion", "none") != "none" else None
 
 
-def example_tags(examples: Sequence[Example], featurize: Featurizer, dropout: float = 0.0, seed: int = 0,
-                 batch: int = 4096) -> list[list[list[str]]]:
-    """Per example, the gazetteer tags of its model characters (as ``boundary_labels`` lays them out), with
-    each tagged span's tags dropped with probability ``dropout``: the lexicons hold training entities, and
-    the model must also meet untagged names, as it will in use."""
+def example_tags(examples: Sequence[Example], featurize: Featurizer, batch: int = 4096) -> list[list[list[str]]]:
+    """Per example, the gazetteer tags of its model characters (as ``boundary_labels`` lays them out)."""
     out: list[list[list[str]]] = []
     for i in tqdm(range(0, len(examples), batch), desc="gazetteer tags", unit="batch", disable=None):
         texts = ["".join(ex) for ex in examples[i:i + batch]]
         out += [view_tags(tags, splitter_view(t)[1]) for t, tags in zip(texts, featurize(texts), strict=True)]
-    return drop_tags(out, dropout, seed) if dropout else out
+    return out
 
 
 def encode(examples: Sequence[Example], char_ids: CharIds, vocab: BigramVocab | None,
@@ -161,9 +158,12 @@ def train_model(cfg: Mapping[str, Any], train_examples: Sequence[Example], eval_
         head.n_bigrams = len(vocab)
     featurize, tag_vocab, train_tags, eval_tags = featurizer(cfg), None, None, None
     if featurize is not None:
-        train_tags = example_tags(train_examples, featurize, float(cfg["data"].get("tag_dropout", 0.0)), cfg["seed"])
+        train_tags = example_tags(train_examples, featurize)
+        head.slot_types = slot_types_of(train_tags)
+        dropout = float(cfg["data"].get("tag_dropout", 0.0))
+        if dropout:   # the lexicons hold training names: the model must also meet untagged ones, as in use
+            train_tags = drop_tags(train_tags, dropout, cfg["seed"])
         eval_tags = example_tags(eval_examples, featurize)
-        head.slot_types = sorted({t.partition("-")[2] for ex in train_tags for tags in ex for t in tags})
         tag_vocab = SlotTagVocab(head.slot_types, head.max_tags)
     train_items = encode(train_examples, char_ids, vocab, soft, "encode train", tag_vocab, train_tags)
     eval_items = encode(eval_examples, char_ids, vocab, desc="encode eval", tag_vocab=tag_vocab, tags=eval_tags)
