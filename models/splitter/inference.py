@@ -44,6 +44,11 @@ def model_inputs(head: HeadConfig) -> tuple[str, ...]:
     return (*BASE_INPUTS, *(BIGRAM_INPUTS if head.bigram_dim else ()), *(TAG_KEYS if head.fused else ()))
 
 
+def tag_vocab_of(head: HeadConfig) -> SlotTagVocab | None:
+    """The tag ids a slot-fused checkpoint was trained with (None: it reads no tags)."""
+    return SlotTagVocab(head.slot_types, head.max_tags) if head.fused else None
+
+
 def export_onnx(folder: Path, path: Path) -> None:
     """Build the torch model and export it as ``inputs -> logits``: called only on an ONNX cache miss, so a
     warm cache never imports transformers or torch."""
@@ -157,10 +162,8 @@ class Splitter(BoundaryTagger):
         self.char_ids, self.threshold, self.bigram_vocab = char_ids, threshold, bigram_vocab
         self.precision, self.device, self.batch_chars = resolve_precision(precision, device), device, batch_chars
         self.onnx = onnx
-        head = model.head_config if model is not None else None
-        self.tag_vocab: SlotTagVocab | None = None
-        if tag_vocab is not None or (head is not None and head.fused):
-            self.tag_vocab = tag_vocab or SlotTagVocab(head.slot_types, head.max_tags)  # type: ignore[union-attr]
+        # an ONNX-only splitter is handed its checkpoint's tag ids; a torch one reads them off its model
+        self.tag_vocab = tag_vocab if tag_vocab is not None or model is None else tag_vocab_of(model.head_config)
         self.reads_tags, self.featurize = self.tag_vocab is not None, featurize
         if max_chars is None:  # [CLS] ... [SEP]
             max_chars = model.encoder_config.max_position_embeddings - 2  # type: ignore[union-attr]
@@ -184,9 +187,8 @@ class Splitter(BoundaryTagger):
             model = SplitterModel.load(folder)
             return cls(model, CharIds.from_tokenizer(load_tokenizer(folder)), bigram_vocab=vocab, **kwargs)
         runner = load_runner(backend, checkpoint_files(folder, CONFIG_FILE), cache_dir, partial(export_onnx, folder))
-        tag_vocab = SlotTagVocab(head.slot_types, head.max_tags) if head.fused else None
         return cls(None, load_char_ids(folder), onnx=runner, bigram_vocab=vocab, max_chars=max_chars_of(config),
-                   tag_vocab=tag_vocab, **kwargs)
+                   tag_vocab=tag_vocab_of(head), **kwargs)
 
     def probabilities(self, sequences: Sequence[Sequence[str]], tags: Sequence[Tags] | None = None
                       ) -> list[list[float]]:

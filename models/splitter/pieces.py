@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 
+from models.splitter.joint import candidate_gaps, segments
 from models.splitter.synth import Example
 
 Piece = tuple[str, float]   # (text, 1.0 if exactly one sentence else 0.0)
@@ -64,8 +65,6 @@ def candidate_pieces(example: Example, probs: Sequence[float], spans: Sequence[t
     candidate gaps (probability ≥ ``candidate_min``, at most ``max_span`` apart), labelled complete exactly
     when they are one of the join's sentences. Hard negatives: the fragments a real tagger proposes (清理 |
     一下内存), where the shifted pieces above are random."""
-    from models.splitter.joint import candidate_gaps, segments
-
     text, bounds = "".join(example), offsets(example)
     gold = set(zip(bounds, bounds[1:], strict=False))
     gaps = candidate_gaps(probs, candidate_min)
