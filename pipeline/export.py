@@ -63,9 +63,8 @@ def raw_outputs(stage: str, model: Any) -> list[np.ndarray]:
         return [np.asarray(p) for p in model.probabilities([splitter_view(t)[0] for t in PROBES])]
     if stage == "segmenter":
         from models.charmap import model_view
-        from models.segmenter.features import collate, encode_example
-        batch = collate([encode_example(model_view(t)[0], "fine", model.char_ids, model.bigram_vocab)
-                         for t in PROBES])
+        from models.segmenter.features import collate
+        batch = collate([model.encode(model_view(t)[0], "fine") for t in PROBES])
         with torch.inference_mode():
             return [model._logits(batch).float().numpy()]
     if stage == "intent":

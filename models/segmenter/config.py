@@ -6,7 +6,7 @@ only these pieces to read a checkpoint whose graph is already cached. ``modeling
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from models.common.persistence import SavableModel
@@ -23,6 +23,11 @@ class HeadConfig:
     dropout: float = 0.1
     aux_weight: float = 0.1    # 0: no auxiliary granularity task
     n_tags: int = 4
+    wordhood_sources: list[str] = field(default_factory=list)  # word lists in bit order; []: no wordhood features
+
+    @property
+    def reads_wordhood(self) -> bool:
+        return bool(self.wordhood_sources)
 
 
 class SegmenterCheckpoint(SavableModel):

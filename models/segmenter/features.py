@@ -15,6 +15,7 @@ import numpy as np
 
 from models.common.bigrams import BOS, EOS, PAD_ID, UNK_ID, BigramVocab, bigrams
 from models.common.char_ids import CharIds as BaseCharIds
+from models.segmenter.wordhood import unpack
 
 if TYPE_CHECKING:  # collate returns tensors for training; inference uses collate_numpy and never loads torch
     import torch
@@ -24,6 +25,7 @@ B, M, E, S = range(4)
 GRANULARITY_IDS = {"fine": 0, "coarse": 1}
 GRANULARITY_TOKENS = {"fine": "[FINE]", "coarse": "[COARSE]"}
 IGNORE = -100
+WORDHOOD_FEATURES = 64   # every bit of a character's int64 (``wordhood.Wordhood.bits``); unused bits stay 0
 __all__ = ["BOS", "EOS", "PAD_ID", "UNK_ID", "BigramVocab", "CharIds", "bigrams", "bmes_tags", "collate",
            "collate_numpy", "encode_example", "tags_to_spans"]
 
@@ -64,8 +66,10 @@ class CharIds(BaseCharIds):
 
 
 def encode_example(chars: Sequence[str], granularity: str, char_ids: CharIds, vocab: BigramVocab,
-                   tags: Sequence[int] | None = None) -> dict[str, np.ndarray | int]:
-    """One example; bigram and tag arrays are padded at [CLS], [G] and [SEP] so they align with input_ids."""
+                   tags: Sequence[int] | None = None, wordhood: np.ndarray | None = None
+                   ) -> dict[str, np.ndarray | int]:
+    """One example; bigram, wordhood and tag arrays are padded at [CLS], [G] and [SEP] so they align with
+    input_ids. ``wordhood``: the characters' feature bits (``Wordhood.bits``), for a checkpoint that reads them."""
     left, right = vocab.encode(chars)
     pad2, pad1 = np.zeros(2, dtype=np.int32), np.zeros(1, dtype=np.int32)
     ex: dict[str, np.ndarray | int] = {
@@ -74,17 +78,20 @@ def encode_example(chars: Sequence[str], granularity: str, char_ids: CharIds, vo
         "bigram_right": np.concatenate([pad2, right, pad1]),
         "granularity": GRANULARITY_IDS[granularity],
     }
+    if wordhood is not None:
+        ex["wordhood"] = np.concatenate([pad2.astype(np.int64), wordhood, pad1.astype(np.int64)])
     if tags is not None:
         ex["labels"] = np.asarray([IGNORE, IGNORE, *tags, IGNORE], dtype=np.int64)
     return ex
 
 
 def collate_numpy(batch: Sequence[Mapping[str, np.ndarray | int]]) -> dict[str, np.ndarray]:
-    """Pad to the longest example, as int64 numpy arrays; [PAD] = 0 for ids and bigrams, -100 for labels.
-    Numpy so that inference on ONNX Runtime never imports torch (issue #22)."""
+    """Pad to the longest example, as int64 numpy arrays; [PAD] = 0 for ids and bigrams, -100 for labels;
+    wordhood bits unpacked to ``lexicon`` floats ``(n, width, WORDHOOD_FEATURES)``. Numpy so that inference on
+    ONNX Runtime never imports torch."""
     width = max(len(ex["input_ids"]) for ex in batch)
     n = len(batch)
-    keys = ("input_ids", "bigram_left", "bigram_right")
+    keys = ("input_ids", "bigram_left", "bigram_right") + (("wordhood",) if "wordhood" in batch[0] else ())
     out = {k: np.zeros((n, width), dtype=np.int64) for k in (*keys, "attention_mask")}
     out["granularity"] = np.array([int(ex["granularity"]) for ex in batch], dtype=np.int64)
     has_labels = "labels" in batch[0]
@@ -95,6 +102,8 @@ def collate_numpy(batch: Sequence[Mapping[str, np.ndarray | int]]) -> dict[str, 
         for key in keys + (("labels",) if has_labels else ()):
             out[key][i, :k] = ex[key]
         out["attention_mask"][i, :k] = 1
+    if "wordhood" in out:
+        out["lexicon"] = unpack(out.pop("wordhood"), WORDHOOD_FEATURES)
     return out
 
 

@@ -28,12 +28,14 @@ from models.segmenter.config import CONFIG_FILE, SegmenterCheckpoint
 from models.segmenter.decoding import decode, log_softmax
 from models.segmenter.features import (
     GRANULARITY_IDS,
+    WORDHOOD_FEATURES,
     BigramVocab,
     CharIds,
     collate_numpy,
     encode_example,
     tags_to_spans,
 )
+from models.segmenter.wordhood import Wordhood, read_words
 from models.tokenization import load_char_ids
 
 if TYPE_CHECKING:  # modeling imports transformers, torch costs ~1.8 s: ONNX on a warm cache needs neither
@@ -42,14 +44,31 @@ if TYPE_CHECKING:  # modeling imports transformers, torch costs ~1.8 s: ONNX on 
     from models.segmenter.modeling import SegmenterModel
 
 BREAKS = set("。！？；，!?;,、：:")
-MODEL_INPUTS = ("input_ids", "attention_mask", "bigram_left", "bigram_right")
+MODEL_INPUTS = ("input_ids", "attention_mask", "bigram_left", "bigram_right", "lexicon")
 
 
 def export_segmenter(model: SegmenterModel, path: Path) -> None:
     import torch
 
-    example = {k: torch.ones((2, 8), dtype=torch.long) for k in MODEL_INPUTS}
+    example = {k: torch.ones((2, 8), dtype=torch.long) for k in MODEL_INPUTS[:-1]}
+    if model.head_config.reads_wordhood:
+        example["lexicon"] = torch.zeros((2, 8, WORDHOOD_FEATURES))
     export_logits(model, example, path)
+
+
+def load_wordhood(folder: Path, head: dict, extra_words: Sequence[str | Path]) -> Wordhood | None:
+    """The checkpoint's word lists plus the user's word files (``extra_words``), or None for a checkpoint that
+    reads no wordhood features (user words then have nowhere to go, which is an error, not a silent no-op)."""
+    sources = list(head.get("wordhood_sources") or [])
+    if not sources:
+        if extra_words:
+            raise ValueError(f"{folder}: this segmenter was trained without wordhood features, so it cannot "
+                             "use extra word lists")
+        return None
+    missing = [str(p) for p in extra_words if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"segmenter word list not found: {missing[0]}")
+    return Wordhood.load(folder, sources, read_words(extra_words))
 
 
 def export_checkpoint(folder: Path, path: Path) -> None:
@@ -84,8 +103,10 @@ class Segmenter:
 
     def __init__(self, model: SegmenterModel | None, char_ids: CharIds, bigram_vocab: BigramVocab,
                  precision: str = "fp32", device: str = "cpu", batch_chars: int = 4096,
-                 onnx: OnnxRunner | None = None, max_positions: int | None = None) -> None:
-        """``model=None`` needs ``onnx`` and ``max_positions`` (the encoder's position embeddings)."""
+                 onnx: OnnxRunner | None = None, max_positions: int | None = None,
+                 wordhood: Wordhood | None = None) -> None:
+        """``model=None`` needs ``onnx`` and ``max_positions`` (the encoder's position embeddings);
+        ``wordhood`` is required by a checkpoint trained with wordhood features."""
         if model is None and (onnx is None or max_positions is None):
             raise ValueError("a Segmenter without a torch model needs an ONNX runner and max_positions")
         precision = resolve_precision(precision, device)
@@ -93,24 +114,27 @@ class Segmenter:
         self.char_ids, self.bigram_vocab = char_ids, bigram_vocab
         self.precision, self.device, self.batch_chars = precision, device, batch_chars
         self.onnx = onnx  # when set, forward passes run in ONNX Runtime instead of torch
+        self.wordhood = wordhood
         # [CLS] [G] ... [SEP] must fit the position embeddings
         self.max_chars = (max_positions or model.encoder_config.max_position_embeddings) - 3
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
-                        **kwargs) -> Segmenter:  # noqa: ANN003
+                        extra_words: Sequence[str | Path] = (), **kwargs) -> Segmenter:  # noqa: ANN003
         """Load a checkpoint folder; ``backend=onnx|onnx-int8`` exports it to ``cache_dir`` on first use and
-        otherwise runs the cached graph without building the torch model."""
+        otherwise runs the cached graph without building the torch model. ``extra_words``: word-list files
+        (one word per line) the wordhood features treat as known words, no retraining needed."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if backend == "torch":
-            return cls._from_torch(folder, **kwargs)
         config = SegmenterCheckpoint.read_config(folder)
         folder = Path(folder)
+        wordhood = load_wordhood(folder, config["head"], extra_words)
+        if backend == "torch":
+            return cls._from_torch(folder, wordhood=wordhood, **kwargs)
         files = [folder / CONFIG_FILE, folder / WEIGHTS_FILE]
         runner = load_runner(backend, files, cache_dir, lambda path: export_checkpoint(folder, path))
         return cls(None, light_char_ids(folder), BigramVocab.load(folder), onnx=runner,
-                   max_positions=config["encoder"]["max_position_embeddings"], **kwargs)
+                   max_positions=config["encoder"]["max_position_embeddings"], wordhood=wordhood, **kwargs)
 
     @classmethod
     def _from_torch(cls, folder: str | Path, **kwargs) -> Segmenter:  # noqa: ANN003
@@ -122,6 +146,11 @@ class Segmenter:
         tokenizer = load_tokenizer(folder)
         model = SegmenterModel.load(folder)
         return cls(model, CharIds.from_tokenizer(tokenizer), BigramVocab.load(folder), **kwargs)
+
+    def encode(self, chars: Sequence[str], granularity: str) -> dict[str, np.ndarray | int]:
+        """One model input, with the wordhood bits when the checkpoint reads them."""
+        bits = self.wordhood.bits(chars) if self.wordhood is not None else None
+        return encode_example(chars, granularity, self.char_ids, self.bigram_vocab, wordhood=bits)
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits as a torch tensor, for callers that compare backends (``duihua export``, tests)."""
@@ -146,8 +175,7 @@ class Segmenter:
         per_sequence = _per_item(granularity, len(sequences))
         result: list[list[int]] = [[] for _ in sequences]
         for chunk in length_batches([len(s) for s in sequences], self.batch_chars):
-            batch = collate_numpy([encode_example(sequences[k], per_sequence[k], self.char_ids, self.bigram_vocab)
-                                    for k in chunk])
+            batch = collate_numpy([self.encode(sequences[k], per_sequence[k]) for k in chunk])
             log_probs = log_softmax(self._scores(batch)[:, 2:-1])  # characters only
             lengths = np.array([len(sequences[k]) for k in chunk], dtype=np.int64)
             for k, path in zip(chunk, decode(log_probs, lengths), strict=True):

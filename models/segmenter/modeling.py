@@ -2,7 +2,10 @@
 
     [CLS] [G] c1..cn [SEP] -> BERT (the lowest ``encoder_layers`` layers of the shared encoder) -> H
     left/right character-bigram embeddings -> Bg
+    wordhood bits L (``wordhood.py``)            (``wordhood_sources: []`` drops them)
+    embeddings += W_in L                          every encoder layer sees which listed words cover a character
     fused = LayerNorm(W [H; Bg])                  (``bigram_dim: 0`` drops the bigrams: fused = H)
+    fused += sigmoid(W_g [fused; W_out L]) * W_out L   a gate: the granularity in H picks which lists to believe
     fused = LayerNorm(fused + MHA(fused))         (``mha_heads: 0`` drops the layer)
     tags  = MLP(fused)                            B/M/E/S logits per character
     aux   = Linear(H[CLS]) -> granularity         multi-task loss, weight ``aux_weight``
@@ -27,6 +30,7 @@ from models.common.bigrams import BigramFusion
 from models.common.persistence import WEIGHTS_FILE
 from models.encoder.modeling import copy_encoder_weights, truncated_config
 from models.segmenter.config import CONFIG_FILE, HeadConfig, SegmenterCheckpoint
+from models.segmenter.features import WORDHOOD_FEATURES
 
 __all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "HeadConfig", "SegmenterModel", "SelfAttention", "build_model"]
 
@@ -58,6 +62,10 @@ class SegmenterModel(SegmenterCheckpoint, BigramFusion, nn.Module):
         d = self.init_encoder(encoder_config, head)
         if head.bigram_dim:
             self.init_bigram_fusion(d, head.n_bigrams, head.bigram_dim)
+        if head.reads_wordhood:
+            self.wordhood_in = nn.Linear(WORDHOOD_FEATURES, d)
+            self.wordhood_out = nn.Linear(WORDHOOD_FEATURES, d)
+            self.wordhood_gate = nn.Linear(2 * d, d)
         if head.mha_heads:
             self.mha = SelfAttention(d, head.mha_heads, head.dropout)
             self.mha_norm = nn.LayerNorm(d)
@@ -68,11 +76,23 @@ class SegmenterModel(SegmenterCheckpoint, BigramFusion, nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, bigram_left: torch.Tensor | None = None,
                 bigram_right: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                granularity: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                granularity: torch.Tensor | None = None, lexicon: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+        wordhood = self.head_config.reads_wordhood
+        if wordhood and lexicon is None:
+            raise ValueError("this segmenter reads wordhood features: pass lexicon (collate_numpy builds it)")
+        if wordhood:
+            lexicon = lexicon.to(self.wordhood_in.weight.dtype)
+            embeds = self.encoder.embeddings.word_embeddings(input_ids) + self.wordhood_in(lexicon)
+            hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        else:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         x = hidden
         if self.head_config.bigram_dim:
             x = self.fuse_bigrams(hidden, bigram_left, bigram_right)
+        if wordhood:
+            lex = self.wordhood_out(lexicon)
+            x = x + torch.sigmoid(self.wordhood_gate(torch.cat([x, lex], dim=-1))) * lex
         x = self.dropout(x)
         if self.head_config.mha_heads:
             x = self.mha_norm(x + self.dropout(self.mha(x, attention_mask)))

@@ -37,3 +37,24 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], vocab: C
     return {"precision": round(100 * precision, 2), "recall": round(100 * recall, 2), "f1": round(100 * f1, 2),
             "oov_recall": round(100 * n_oov_hit / n_oov, 2) if n_oov else None,
             "gold_words": n_gold, "oov_words": n_oov}
+
+
+def spans_cut(texts: Sequence[str], words: Sequence[Sequence[str]], spans: Sequence[Sequence[tuple[int, int]]]
+              ) -> dict[str, float | int]:
+    """How many character spans (slot values) of ``texts`` the segmentation ``words`` cuts through: a span
+    whose start or end is not a word boundary (whitespace counts as one). Why it matters: a gazetteer match
+    that a coarse word crosses is dropped by the slot stage's ``drop`` policy, so every cut span is a slot
+    lost before the tagger sees it."""
+    n = cut = 0
+    for text, w, sp in zip(texts, words, spans, strict=True):
+        bounds, pos = {0, len(text)}, 0
+        for word in w:
+            found = text.find(word, pos)
+            if found < 0:  # a peer that normalises its words: its boundaries stay unknown, which counts as cut
+                continue
+            bounds.update((found, found + len(word)))
+            pos = found + len(word)
+        for a, b in sp:
+            n += 1
+            cut += a not in bounds or b not in bounds
+    return {"spans": n, "cut": cut, "cut_percent": round(100 * cut / n, 2) if n else 0.0}

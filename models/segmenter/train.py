@@ -2,10 +2,12 @@
 
 Steps: read the three views (``corpus.py``) -> fold every word into the model view (``charmap.py``) and cut
 sentences longer than ``data.max_chars`` at word boundaries -> bigram vocabulary from the training side ->
-encode ``[CLS] [G] chars [SEP]`` with B/M/E/S labels -> the segmenter on top of the pre-trained encoder ->
+the word lists of ``wordhood.sources`` (``wordhood_training.py``) -> encode ``[CLS] [G] chars [SEP]`` with
+B/M/E/S labels and each character's wordhood bits -> the segmenter on top of the pre-trained encoder ->
 ``run_training`` (HF Trainer: length-grouped batches, checkpoints, resume after a kill) -> score the full dev
-sets with the exported fp16 model (the numbers a user gets) -> fp16 safetensors, tokenizer, bigram list,
-dev gold files and a model card.
+sets with the exported fp16 model (the numbers a user gets; with the dev-only words out of the lists, and
+with the lists as shipped) -> fp16 safetensors, tokenizer, bigram list, word lists, dev gold files and a
+model card.
 
 ``data.views`` weights the views per epoch (``pku_fine: 1, pku_coarse: 1, msr: 2``): the MSR slice is small
 and is the real coarse standard, so it is repeated. A weight of 0 drops a view, which is how the
@@ -41,6 +43,8 @@ from models.segmenter.features import BigramVocab, CharIds, bmes_tags, collate, 
 from models.segmenter.inference import Segmenter
 from models.segmenter.modeling import build_model
 from models.segmenter.scoring import score
+from models.segmenter.wordhood import MAX_SOURCES, Wordhood
+from models.segmenter.wordhood_training import WordhoodFeaturizer, derived_sources, held_out_lists, wordhood_lists
 
 log = logging.getLogger(__name__)
 VIEW_GRANULARITY = {"pku_fine": "fine", "pku_coarse": "coarse", "msr": "coarse"}
@@ -66,17 +70,19 @@ def fold_sentences(sentences: Sequence[list[str]]) -> list[list[list[str]]]:
 
 
 def encode_view(folded: Sequence[list[list[str]]], granularity: str, char_ids: CharIds, vocab: BigramVocab,
-                max_chars: int) -> list[dict[str, Any]]:
+                max_chars: int, featurize: WordhoodFeaturizer | None = None) -> list[dict[str, Any]]:
     """Encode folded sentences (``fold_sentences``), cut to ``max_chars`` at word boundaries."""
+    featurize = featurize or WordhoodFeaturizer(None)
     out = []
     for words in tqdm(folded, desc=f"encode {granularity}", unit="sent", disable=None, mininterval=2):
         for piece in cut_long(words, max_chars):
             chars = [c for w in piece for c in w]
-            out.append(encode_example(chars, granularity, char_ids, vocab, bmes_tags(piece)))
+            out.append(encode_example(chars, granularity, char_ids, vocab, bmes_tags(piece), featurize(piece, chars)))
     return out
 
 
-def dev_scores(segmenter: Segmenter, dev: Mapping[str, list[list[str]]], train_words: set[str]) -> dict[str, dict]:
+def dev_scores(segmenter: Segmenter, dev: Mapping[str, list[list[str]]], train_words: set[str]
+               ) -> dict[str, dict]:
     """Full dev sets scored with the exported model, as ``duihua eval segment`` would."""
     results = {}
     for name, sentences in dev.items():
@@ -99,6 +105,17 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         raise TrainConfigError(f"data.views: unknown views {unknown}; known: {sorted(VIEW_GRANULARITY)}")
     if not any(weights.values()):
         raise TrainConfigError("data.views: every view has weight 0, nothing to train on")
+    sources = dict((cfg.get("wordhood") or {}).get("sources") or {})
+    for name, source in sources.items():
+        unknown_views = sorted(set(source.get("derived_from") or []) - set(VIEW_GRANULARITY))
+        if unknown_views:
+            raise TrainConfigError(f"wordhood.sources.{name}.derived_from: unknown views {unknown_views}")
+    if len(sources) > MAX_SOURCES:
+        raise TrainConfigError(f"wordhood.sources: at most {MAX_SOURCES} word lists, got {len(sources)}")
+    for name, source in sources.items():
+        if not any(Path(data_cfg["dir"]).glob(pattern) for pattern in source["files"]):
+            raise TrainConfigError(f"wordhood.sources.{name}: no file matches {list(source['files'])} under "
+                                   f"data.dir={data_cfg['dir']}")
     bad_rules = sorted(set(data_cfg["coarse_rules"]) - set(COARSE_RULES))
     if bad_rules:
         raise TrainConfigError(f"data.coarse_rules: unknown rules {bad_rules}; known: {sorted(COARSE_RULES)}")
@@ -133,23 +150,33 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     vocab = BigramVocab.build(([c for w in words for c in w] for folded in folded_views.values() for words in folded),
                               cfg["bigrams"]["min_count"], cfg["bigrams"]["max_size"])
     max_chars = data_cfg["max_chars"]
+    train_words = {w for sentences in train_views.values() for s in sentences for w in s}
+    lists = wordhood_lists(cfg)
+    wordhood = Wordhood(lists) if lists else None
+    corpus_words = {w for train, _ in views.values() for s in train for w in s}  # all of it, whatever max_examples
+    dev_wordhood = Wordhood(held_out_lists(cfg, lists, dev, corpus_words)) if lists else None
+    dropout = float((cfg.get("wordhood") or {}).get("dropout") or 0.0)
     train_items: list[dict[str, Any]] = []
     for k, folded in folded_views.items():
-        encoded = encode_view(folded, VIEW_GRANULARITY[k], char_ids, vocab, max_chars)
+        featurize = WordhoodFeaturizer(wordhood, dropout, derived_sources(cfg, k), cfg["seed"])
+        encoded = encode_view(folded, VIEW_GRANULARITY[k], char_ids, vocab, max_chars, featurize)
         whole, frac = divmod(float(weights[k]), 1)
         train_items += encoded * int(whole) + rng.sample(encoded, round(frac * len(encoded)))
-    eval_items: list[dict[str, Any]] = []
+    eval_items: list[dict[str, Any]] = []  # the held-out lists: model selection must not reward trusting dev words
     for k, sentences in dev.items():
         sample = rng.sample(sentences, min(data_cfg["eval_examples"], len(sentences)))
-        eval_items += encode_view(fold_sentences(sample), VIEW_GRANULARITY[k], char_ids, vocab, max_chars)
+        eval_items += encode_view(fold_sentences(sample), VIEW_GRANULARITY[k], char_ids, vocab, max_chars,
+                                  WordhoodFeaturizer(dev_wordhood))
     stats = {"train_examples": len(train_items), "train_chars": int(sum(len(x["input_ids"]) - 3 for x in train_items)),
              "eval_examples": len(eval_items), "bigrams": len(vocab),
+             "wordhood_words": {name: len(words) for name, words in lists.items()},
              **{f"{k}_train_sentences": len(v) for k, v in train_views.items()},
              **{f"{k}_dev_sentences": len(v) for k, v in dev.items()}}
     log.warning("segmenter data: %s", stats)
 
-    model = build_model(encoder, cfg["model"].get("encoder_layers"),
-                        {k: v for k, v in dict(cfg["model"]).items() if k != "encoder_layers"}, len(vocab))
+    head = {k: v for k, v in dict(cfg["model"]).items() if k != "encoder_layers"}
+    model = build_model(encoder, cfg["model"].get("encoder_layers"), {**head, "wordhood_sources": list(lists)},
+                        len(vocab))
     del encoder
     finetune = cfg.get("finetune") or {}
     param_counts = apply_finetune(model, model.encoder, **finetune_kwargs(finetune))
@@ -166,13 +193,20 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     trainer.model.save(output_dir)
     tokenizer.save_pretrained(str(output_dir))
     vocab.save(output_dir)
+    if wordhood is not None:
+        wordhood.save(output_dir)
     for k, sentences in dev.items():
         write_sighan(sentences, work_dir / "dev" / f"{k}.txt")
-    train_words = {w for sentences in train_views.values() for s in sentences for w in s}
-    scores = dev_scores(Segmenter.from_pretrained(output_dir), dev, train_words)
+    segmenter = Segmenter.from_pretrained(output_dir)
+    scores = dev_scores(segmenter, dev, train_words)
+    shipped_lists = {}
+    if wordhood is not None:  # the headline figures: dev as a test set, its own words not in the lists
+        shipped_lists, segmenter.wordhood = scores, dev_wordhood
+        scores = dev_scores(segmenter, dev, train_words)
     result = {
         "fine_f1": scores["pku_fine"]["f1"], "coarse_f1": scores["msr"]["f1"],
-        "pku_coarse_f1": scores["pku_coarse"]["f1"], "dev": scores, "eval_loss": metrics.get("eval_loss"),
+        "pku_coarse_f1": scores["pku_coarse"]["f1"], "dev": scores, "dev_shipped_lists": shipped_lists,
+        "eval_loss": metrics.get("eval_loss"),
         "steps": trainer.state.global_step, "train_runtime_s": round(float(train_runtime), 1),
         "wall_s": round(time.time() - t0, 1), **stats,
     }

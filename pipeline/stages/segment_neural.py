@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from models.segmenter.inference import Segmenter
+from pipeline.errors import ConfigError
 from pipeline.schema import GRANULARITIES, Granularity, PipelineResult, Token
 from pipeline.stages.runtime_checks import load_checkpoint, resolve_runtime
 from pipeline.stages.segment import check_granularities
@@ -23,13 +24,24 @@ class NeuralSegmenter:
 
     def __init__(self, checkpoint: str, granularities: Sequence[str] = GRANULARITIES, precision: str = "auto",
                  device: str = "cpu", batch_chars: int = 4096, backend: str = "torch",
-                 cache_dir: str = "~/.cache/duihua") -> None:
+                 cache_dir: str = "~/.cache/duihua", extra_words: Sequence[str] = ()) -> None:
+        """``extra_words``: word-list files (one word per line) the checkpoint's wordhood features treat as known
+        words, so a domain's words change the output without retraining."""
         self.granularities = check_granularities(granularities)
         precision = resolve_runtime(backend, precision, device)
         folder = Path(checkpoint).resolve()
-        self.model = load_checkpoint(Segmenter.from_pretrained, "segmenter.checkpoint", folder,
-                                     ", or use segmenter=jieba", backend=backend, cache_dir=str(cache_dir),
-                                     precision=precision, device=device, batch_chars=batch_chars)
+        missing = [f for f in extra_words if not Path(f).is_file()]
+        if missing:
+            raise ConfigError(f"segmenter.extra_words: word list not found: {missing[0]}")
+        try:
+            self.model = load_checkpoint(Segmenter.from_pretrained, "segmenter.checkpoint", folder,
+                                         ", or use segmenter=jieba", backend=backend, cache_dir=str(cache_dir),
+                                         precision=precision, device=device, batch_chars=batch_chars,
+                                         extra_words=tuple(extra_words))
+        except ValueError as exc:  # a checkpoint without wordhood features cannot take word lists
+            if not extra_words:
+                raise
+            raise ConfigError(f"segmenter.extra_words: {exc}") from exc
 
     def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
         wanted = [doc.query.granularities or self.granularities for doc in docs]

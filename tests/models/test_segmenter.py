@@ -279,7 +279,10 @@ def test_train_command_writes_a_loadable_checkpoint_with_card(tiny_cws_data, tin
     assert {"segmenter.json", "model.safetensors", "bigrams.txt", "tokenizer.json", "README.md"} <= {
         p.name for p in out.iterdir()}
     assert result["steps"] == 6 and 0.0 <= result["fine_f1"] <= 100.0
-    assert "| seed | 42 |" in (out / "README.md").read_text(encoding="utf-8")
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "| seed | 42 |" in card and "wordhood features" in card and "With the lists as shipped" in card
+    assert sorted(p.name for p in (out / "wordhood").iterdir()) == ["msr.txt", "pku.txt", "thuocl.txt"]
+    assert (out / "wordhood" / "msr.txt").read_text(encoding="utf-8") == "北京大学\n移动互联网\n"
     assert (tmp_path / "work" / "dev" / "msr.txt").read_text(encoding="utf-8").count("\n") == 2
     assert Segmenter.from_pretrained(out).segment(["北京大学"], "coarse")[0]
 
@@ -306,6 +309,11 @@ def tiny_cws_data(tmp_path: Path) -> Path:
     msr_lines = ["这  是  一家  移动互联网  公司", "他  在  北京大学  读书", "0月0日  ,  江泽民  发表  讲话  。",
                  "我  喜欢  0个  苹果"]
     (root / "msr-slice" / "msr_train_slice.txt").write_text("\n".join(msr_lines) + "\n", encoding="utf-8")
+    (root / "vocab").mkdir()
+    (root / "vocab" / "pku_training_words.utf8").write_text("移动\n互联网\n北京\n大学\n", encoding="utf-8")
+    (root / "vocab" / "msr_training_words.utf8").write_text("移动互联网\n北京大学\n", encoding="utf-8")
+    (tmp_path / "data" / "entities" / "thuocl").mkdir(parents=True)
+    (tmp_path / "data" / "entities" / "thuocl" / "THUOCL_test.txt").write_text("北京大学\t99\n", encoding="utf-8")
     return tmp_path / "data"
 
 

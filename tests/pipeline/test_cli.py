@@ -123,6 +123,8 @@ def test_console_script_exits_2_without_traceback(tmp_path):
     ("data.dir=/nonexistent", "missing"),
     ("encoder.pretrained=/nonexistent/encoder", "folder not found"),
     ("data.views.msr=0 data.views.pku_fine=0 data.views.pku_coarse=0", "nothing to train on"),
+    ("wordhood.sources.pku.files=[cws/vocab/nope*.txt]", "wordhood.sources.pku: no file matches"),
+    ("wordhood.sources.msr.derived_from=[news]", "wordhood.sources.msr.derived_from: unknown views ['news']"),
 ])
 def test_train_segmenter_config_mistakes_are_one_line_errors(override, message, capsys):
     assert main(["train", "segmenter", *override.split()]) == 2
