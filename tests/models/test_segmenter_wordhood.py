@@ -4,6 +4,7 @@ them, a user word list that changes the output without retraining, bad input, ON
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from models.segmenter.modeling import build_model
 from models.segmenter.scoring import score
 from models.segmenter.wordhood import BITS_PER_SOURCE, Wordhood, read_words, unpack
 from models.segmenter.wordhood_training import WordhoodFeaturizer, word_spans
+from tests.conftest import _save_tiny
 from tests.models.conftest import TINY_ARCH
 from tests.models.test_segmenter import assert_partition
 
@@ -118,6 +120,13 @@ def lexicon_task(tiny_tokenizer):
     return {"seen": seen, "unseen": unseen, "test": test, "with_lists": with_lists, "blind": blind}
 
 
+def save_checkpoint(segmenter: Segmenter, tokenizer, folder: Path) -> Path:  # noqa: ANN001
+    """The trained tiny model in the shipped format, its word lists included."""
+    _save_tiny(segmenter.model, tokenizer, segmenter.bigram_vocab, folder)
+    segmenter.wordhood.save(folder)
+    return folder
+
+
 def f1(segmenter: Segmenter, test: list[list[str]]) -> float:
     return score(test, segmenter.words(["".join(s) for s in test], "fine"), None)["f1"]
 
@@ -127,8 +136,12 @@ def test_words_no_training_sentence_showed_are_segmented_only_through_the_word_l
     wordhood model knows them once a user lists them (``extra_words``), with no retraining."""
     segmenter, test = lexicon_task["with_lists"], lexicon_task["test"]
     without = f1(segmenter, test)
-    segmenter.wordhood = Wordhood({"list": set(lexicon_task["seen"])}, extra_words=lexicon_task["unseen"])
-    with_user_words = f1(segmenter, test)
+    listed = segmenter.wordhood
+    segmenter.wordhood = Wordhood(listed.sources, extra_words=lexicon_task["unseen"])
+    try:
+        with_user_words = f1(segmenter, test)
+    finally:
+        segmenter.wordhood = listed  # the module's other tests share this model
     blind = f1(lexicon_task["blind"], test)
     assert with_user_words >= 90.0, (with_user_words, without, blind)
     assert with_user_words >= without + 15 and with_user_words >= blind + 15, (with_user_words, without, blind)
@@ -136,11 +149,7 @@ def test_words_no_training_sentence_showed_are_segmented_only_through_the_word_l
 
 def test_a_user_word_file_reaches_the_features_through_from_pretrained(lexicon_task, tiny_tokenizer, tmp_path):
     segmenter = lexicon_task["with_lists"]
-    folder = tmp_path / "ckpt"
-    segmenter.model.save(folder)
-    tiny_tokenizer.save_pretrained(str(folder))
-    segmenter.bigram_vocab.save(folder)
-    Wordhood({"list": set(lexicon_task["seen"])}).save(folder)
+    folder = save_checkpoint(segmenter, tiny_tokenizer, tmp_path / "ckpt")
     user = tmp_path / "user_words.txt"
     user.write_text("\n".join(lexicon_task["unseen"]) + "\n", encoding="utf-8")
     test = lexicon_task["test"]
@@ -166,11 +175,7 @@ def test_bad_inputs_with_wordhood_features(lexicon_task):
 
 def test_onnx_graph_takes_the_wordhood_input_and_matches_torch(lexicon_task, tiny_tokenizer, tmp_path):
     segmenter = lexicon_task["with_lists"]
-    folder = tmp_path / "ckpt"
-    segmenter.model.save(folder)
-    tiny_tokenizer.save_pretrained(str(folder))
-    segmenter.bigram_vocab.save(folder)
-    segmenter.wordhood.save(folder)
+    folder = save_checkpoint(segmenter, tiny_tokenizer, tmp_path / "ckpt")
     reference = Segmenter.from_pretrained(folder, precision="fp32")
     onnx = Segmenter.from_pretrained(folder, backend="onnx", cache_dir=tmp_path / "cache")
     texts = ["".join(s) for s in lexicon_task["test"][:20]]
