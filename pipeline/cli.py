@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -25,33 +25,6 @@ from pipeline.errors import DuihuaError, InputError
 # Hydra's override grammar, keys in ASCII: `key=value`, `+key=value`, `++key=value`, `~key=value` and `~key`.
 # A text that starts like one (`x=1是什么`) needs `--text`; one that merely contains `=` (`1+1=2`) does not.
 OVERRIDE_RE = re.compile(r"^(?:[+~]{0,2}[A-Za-z_][\w.\-/@]*=|~[A-Za-z_][\w.\-/@]*$)", re.ASCII)
-# Stages that can be trained / evaluated, filled in as their issues land: name -> "module:function".
-# A trainer takes the composed conf/train/<stage>.yaml as a plain dict and returns its final metrics.
-TRAINERS: dict[str, str] = {"pretrain": "models.encoder.pretrain:train",
-                             "segmenter": "models.segmenter.train:train",
-                             "splitter": "models.splitter.train:train",
-                             "splitter-distill": "models.splitter.distill:distill",
-                             "request-scorer": "models.splitter.scorer_train:train",
-                             "intent": "models.intent.train:train_from_config",
-                             "intent-distill": "models.intent.distill:distill_from_config",
-                             "slots": "models.slots.train:train_from_config",
-                             "reply": "models.reply.train:train",
-                             "reply-ranker": "models.reply.selection_train:train"}
-EVALUATORS: dict[str, str] = {"slots": "pipeline.evaluate.slots:evaluate",
-                              "segmenter": "pipeline.evaluate.segment:evaluate",
-                              "splitter": "pipeline.evaluate.split:evaluate",
-                              "intent": "pipeline.evaluate.intent:evaluate",
-                              "reply": "pipeline.evaluate.reply:evaluate"}
-# `duihua eval <stage> --checkpoint DIR`: the overrides that point the stage at DIR
-CHECKPOINT_STAGES = {"segmenter": lambda d: ["segmenter=neural", f"segmenter.checkpoint={d}"],
-                     # the boundary tagger of the configured model splitter (neural, or joint with its scorer)
-                     "splitter": lambda d: [f"splitter.checkpoint={d}"],
-                     "intent": lambda d: ["intent=slot_attention", f"intent.checkpoint={d}"],
-                     "slots": lambda d: ["slots=fused", f"slots.checkpoint={d}"],
-                     "reply": lambda d: ["reply=generative", f"reply.checkpoint={d}"]}
-KNOWN_STAGES = ("pretrain", "splitter", "splitter-distill", "request-scorer", "segmenter",
-                "slots", "intent", "intent-distill", "reply", "reply-ranker")
-STAGE_ALIASES = {"split": "splitter", "segment": "segmenter"}  # verbs the issues use for the same stages
 log = logging.getLogger("duihua")
 
 
@@ -258,19 +231,6 @@ def require_file(value: str, what: str) -> Path:
     return path
 
 
-def _resolve(registry: dict[str, str], verb: str, stage: str) -> Callable[..., int]:
-    stage = STAGE_ALIASES.get(stage, stage)
-    if stage not in registry:
-        if stage not in KNOWN_STAGES:
-            raise InputError(f"unknown stage {stage!r}; stages: {', '.join(KNOWN_STAGES)}")
-        ready = ", ".join(sorted(registry)) or "none yet"
-        raise InputError(f"`duihua {verb} {stage}`: the {stage} stage has no {verb} command (available: {ready})")
-    module, func = registry[stage].split(":")
-    import importlib
-
-    return getattr(importlib.import_module(module), func)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
@@ -278,14 +238,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.errors import ConfigError
     from pipeline.report import print_report
+    from pipeline.tasks import stage_name, trainer
 
     overrides, rest = split_overrides(args.args)
     if rest:
         raise InputError(f"unexpected arguments {rest}; overrides look like key=value")
-    train_fn = _resolve(TRAINERS, "train", args.stage)
-    cfg = load_config(f"train/{args.stage}", overrides)
+    train_fn = trainer(args.stage)
+    command = stage_name(args.stage)
+    cfg = load_config(f"train/{command}", overrides)
     plain = OmegaConf.to_container(cfg, resolve=True)
-    plain["command"] = " ".join(["duihua", "train", args.stage, *overrides])
+    plain["command"] = " ".join(["duihua", "train", command, *overrides])
     try:
         metrics = train_fn(plain)
     except TrainConfigError as exc:
@@ -296,22 +258,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from pipeline.tasks import evaluator, find_task, names_with, stage_name
+
     overrides, rest = split_overrides(args.args)
     if rest:
         raise InputError(f"unexpected arguments {rest}; overrides look like key=value")
-    fn = _resolve(EVALUATORS, "eval", args.stage)
+    fn = evaluator(args.stage)
     require_file(args.data, "data file")
-    stage = STAGE_ALIASES.get(args.stage, args.stage)
+    stage = stage_name(args.stage)
     if args.vocab is not None:
         if stage != "segmenter":
             raise InputError(f"--vocab applies to segment, not {args.stage}")
         require_file(args.vocab, "vocab file")  # else OOV recall would silently fall back to null
     if args.checkpoint:
-        if stage not in CHECKPOINT_STAGES:
-            raise InputError(f"--checkpoint applies to {sorted(CHECKPOINT_STAGES)}, not {args.stage}")
+        point_at = find_task(stage).checkpoint_overrides
+        if point_at is None:
+            raise InputError(f"--checkpoint applies to {sorted(names_with('checkpoint_overrides'))}, not {args.stage}")
         if not Path(args.checkpoint).is_dir():
             raise InputError(f"checkpoint folder not found: {args.checkpoint}")
-        overrides = [*CHECKPOINT_STAGES[stage](str(Path(args.checkpoint).resolve())), *overrides]
+        overrides = [*point_at(str(Path(args.checkpoint).resolve())), *overrides]
     if stage == "segmenter":
         return fn(Path(args.data), overrides, granularity=args.granularity, vocab_file=args.vocab)
     return fn(Path(args.data), overrides)
@@ -353,11 +318,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.export import EXPORT_STAGES, export_stage
     from pipeline.report import print_report
+    from pipeline.tasks import stage_name
 
     overrides, rest = split_overrides(args.args)
     if rest:
         raise InputError(f"unexpected arguments {rest}; overrides look like key=value")
-    stage = STAGE_ALIASES.get(args.stage, args.stage)
+    stage = stage_name(args.stage)
     if stage not in EXPORT_STAGES:
         raise InputError(f"duihua export: stage must be one of {', '.join(EXPORT_STAGES)}, got {args.stage!r}")
     if args.output and Path(args.output).exists() and not Path(args.output).is_dir():
@@ -438,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what 明天 / 半小时后 resolve against (ISO 8601, e.g. 2026-12-01T10:00); default: now")
     run.set_defaults(func=cmd_run)
 
-    train = sub.add_parser("train", help="train a stage: " + ", ".join(KNOWN_STAGES))
+    from pipeline.tasks import TRAIN_COMMANDS
+
+    train = sub.add_parser("train", help="train a stage: " + ", ".join(TRAIN_COMMANDS))
     train.add_argument("stage")
     train.add_argument("args", nargs="*", help="Hydra overrides")
     train.set_defaults(func=cmd_train)
