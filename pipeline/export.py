@@ -54,7 +54,7 @@ def export_stage(stage: str, checkpoint: Path, cfg: Mapping[str, Any], output: P
         except FileNotFoundError as exc:
             raise InputError(str(exc)) from exc
         load_s = time.perf_counter() - t0
-        outputs = exporter.raw_outputs(model)
+        outputs = exporter.raw_outputs(model, PROBES)
         reference = outputs if reference is None else reference
         diff = max_abs_diff(reference, outputs)
         files = sorted(_onnx_files(model))

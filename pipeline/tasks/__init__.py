@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,11 @@ from pipeline.errors import InputError
 
 @dataclass(frozen=True)
 class Exporter:
-    """``duihua export <stage>``: how to load a checkpoint per backend, what the backends must agree on, and the
-    stage's dev metric (``(name, value)``; value None where the dev data is not there)."""
+    """``duihua export <stage>``: how to load a checkpoint per backend, what the backends must agree on for the
+    given probe queries, and the stage's dev metric (``(name, value)``; value None where the dev data is not
+    there)."""
     load: Callable[[Path, str, str], Any]
-    raw_outputs: Callable[[Any], list]
+    raw_outputs: Callable[[Any, Sequence[str]], list]
     dev_metric: Callable[[Any, Mapping[str, Any]], tuple[str, float | None]]
 
 
@@ -33,7 +34,7 @@ class StageTask:
     evaluator: str | None = None                # `duihua eval <name>` -> "module:function"
     checkpoint_overrides: Callable[[str], list[str]] | None = None   # `--checkpoint DIR` -> overrides
     exporter: Exporter | None = None
-    aliases: tuple[str, ...] = field(default=())   # other names for the stage (the verbs the issues use)
+    aliases: tuple[str, ...] = ()   # other names for the stage (the verbs the issues use)
 
 
 def _tasks() -> tuple[StageTask, ...]:
@@ -61,6 +62,10 @@ def load_function(ref: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), func)
 
 
+def _unknown(name: str) -> InputError:
+    return InputError(f"unknown stage {name!r}; stages: {', '.join(TRAIN_COMMANDS)}")
+
+
 def trainer(command: str) -> Callable[..., Any]:
     """The training function of ``duihua train <command>`` (a stage name, an alias or a further command of a
     stage, e.g. ``splitter-distill``)."""
@@ -68,19 +73,18 @@ def trainer(command: str) -> Callable[..., Any]:
     for t in TASKS:
         if command in t.trainers:
             return load_function(t.trainers[command])
-    raise InputError(f"unknown stage {command!r}; stages: {', '.join(TRAIN_COMMANDS)}")
+    raise _unknown(command)
 
 
 def evaluator(name: str) -> Callable[..., int]:
+    """The scorer of ``duihua eval <name>``; a train command that is no stage (``splitter-distill``) has none."""
+    name = stage_name(name)
+    if name not in TRAIN_COMMANDS:
+        raise _unknown(name)
     task = find_task(name)
-    if task is None:
-        if stage_name(name) in TRAIN_COMMANDS:   # a further train command (splitter-distill): not a stage to score
-            task = StageTask(stage_name(name), {})
-        else:
-            raise InputError(f"unknown stage {stage_name(name)!r}; stages: {', '.join(TRAIN_COMMANDS)}")
-    if task.evaluator is None:
-        ready = ", ".join(sorted(t.name for t in TASKS if t.evaluator)) or "none yet"
-        raise InputError(f"`duihua eval {task.name}`: the {task.name} stage has no eval command (available: {ready})")
+    if task is None or task.evaluator is None:
+        ready = ", ".join(sorted(names_with("evaluator")))
+        raise InputError(f"`duihua eval {name}`: the {name} stage has no eval command (available: {ready})")
     return load_function(task.evaluator)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,8 @@ def load(folder: Path, backend: str, cache_dir: str) -> Any:
     return IntentClassifier.from_pretrained(folder, backend=backend, cache_dir=cache_dir)
 
 
-def raw_outputs(model: Any) -> list:
-    from pipeline.export import PROBES
-
-    dom, intent, _ = model.logits(PROBES, [[] for _ in PROBES])
+def raw_outputs(model: Any, probes: Sequence[str]) -> list:
+    dom, intent, _ = model.logits(probes, [[] for _ in probes])
     return [dom, intent]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,10 @@ def load(folder: Path, backend: str, cache_dir: str) -> Any:
     return ReplyGenerator.from_pretrained(folder, backend=backend, cache_dir=cache_dir)
 
 
-def raw_outputs(model: Any) -> list:
+def raw_outputs(model: Any, probes: Sequence[str]) -> list:
     """The source encoding's first logits and four greedy decoder steps over the growing key/value cache."""
     from models.reply.modeling import decode_step, encode_source
-    from pipeline.export import PROBES
-
-    ids, attention = model._sources([[t] for t in PROBES])
+    ids, attention = model._sources([[t] for t in probes])
     logits, state = encode_source(model.decoder, ids, attention)
     out = [logits.numpy()]
     token = logits.argmax(-1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +15,12 @@ def load(folder: Path, backend: str, cache_dir: str) -> Any:
     return Segmenter.from_pretrained(folder, backend=backend, cache_dir=cache_dir, precision="fp32")
 
 
-def raw_outputs(model: Any) -> list:
+def raw_outputs(model: Any, probes: Sequence[str]) -> list:
     import torch
 
     from models.charmap import model_view
     from models.segmenter.features import collate
-    from pipeline.export import PROBES
-
-    batch = collate([model.encode(model_view(t)[0], "fine") for t in PROBES])
+    batch = collate([model.encode(model_view(t)[0], "fine") for t in probes])
     with torch.inference_mode():
         return [model._logits(batch).float().numpy()]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,8 @@ def load(folder: Path, backend: str, cache_dir: str) -> Any:
     return SlotTagger.from_pretrained(folder, backend=backend, cache_dir=cache_dir)
 
 
-def raw_outputs(model: Any) -> list:
-    from pipeline.export import PROBES
-
-    return model.logits(PROBES, [[] for _ in PROBES])
+def raw_outputs(model: Any, probes: Sequence[str]) -> list:
+    return model.logits(probes, [[] for _ in probes])
 
 
 def dev_metric(model: Any, cfg: Mapping[str, Any]) -> tuple[str, float | None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,11 @@ def load(folder: Path, backend: str, cache_dir: str) -> Any:
     return Splitter.from_pretrained(folder, backend=backend, cache_dir=cache_dir, precision="fp32")
 
 
-def raw_outputs(model: Any) -> list:
+def raw_outputs(model: Any, probes: Sequence[str]) -> list:
     import numpy as np
 
     from models.splitter.features import splitter_view
-    from pipeline.export import PROBES
-
-    return [np.asarray(p) for p in model.probabilities([splitter_view(t)[0] for t in PROBES])]
+    return [np.asarray(p) for p in model.probabilities([splitter_view(t)[0] for t in probes])]
 
 
 def dev_metric(model: Any, cfg: Mapping[str, Any]) -> tuple[str, float | None]:
