@@ -2,7 +2,7 @@
 
 The data root (the folder holding ``conf/``, ``lexicons/``, ``checkpoints/``, ``demo/``) is ``DUIHUA_ROOT`` when
 set, else the package data of an installed wheel, else the checkout above ``pipeline/`` (``pipeline.resources``).
-``${duihua_root:}`` exposes it to configs.
+``${duihua_root:}`` exposes it to configs; ``${stage_precision:NAME}`` gives a neural stage its precision.
 """
 
 from __future__ import annotations
@@ -20,8 +20,22 @@ from pipeline.resources import data_root
 ROOT = data_root()
 CONF_DIR = ROOT / "conf"
 
+
+def stage_precision(stage: str, *, _root_: DictConfig) -> str:
+    """``runtime.precision`` for every neural stage, so one override changes them all; only ``auto`` means
+    something per stage: ``runtime.auto_precision.<stage>`` where the runtime group names an exception (a
+    stage that bf16 autocast hurts on CPU), else ``auto``."""
+    runtime = _root_.get("runtime") or {}
+    precision = str(runtime.get("precision", "auto"))
+    if precision != "auto":
+        return precision
+    return str((runtime.get("auto_precision") or {}).get(stage, "auto"))
+
+
 if not OmegaConf.has_resolver("duihua_root"):
     OmegaConf.register_new_resolver("duihua_root", lambda: str(ROOT))
+if not OmegaConf.has_resolver("stage_precision"):
+    OmegaConf.register_new_resolver("stage_precision", stage_precision)
 
 
 def _options_hint(exc: BaseException) -> str:

@@ -20,6 +20,8 @@ from pipeline.errors import ConfigError, InputError, InputTooLongError
 from pipeline.protocol import ReloadableStage, Stage
 from pipeline.schema import PipelineResult, Query, encoding_problem
 
+Precision = Literal["auto", "auto-gpu", "fp32", "bf16", "fp16"]
+
 
 class RuntimeConfig(BaseModel):
     """Typed view of ``cfg.runtime``: bad values fail at build time with the key named."""
@@ -28,7 +30,8 @@ class RuntimeConfig(BaseModel):
 
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"  # neural stages: eager torch or ONNX Runtime
     device: str = "cpu"
-    precision: Literal["auto", "auto-gpu", "fp32", "bf16", "fp16"] = "auto"  # torch: fp16 on CUDA, bf16 where native
+    precision: Precision = "auto"  # every neural stage (pipeline.config.stage_precision)
+    auto_precision: dict[str, Precision] = Field(default_factory=dict)  # what ``auto`` means for a named stage
     batch_size: int = Field(32, gt=0)
     max_chars: int = Field(2000, gt=0)
 
@@ -67,7 +70,8 @@ class Pipeline:
     @classmethod
     def from_cfg(cls, cfg: DictConfig) -> Pipeline:
         """Build from an already composed config (the CLI validates inputs between composing and building)."""
-        return cls(build_stages(cfg), runtime_config(cfg), cfg)
+        runtime = runtime_config(cfg)   # first: a bad runtime key is named as such, not as the first stage's error
+        return cls(build_stages(cfg), runtime, cfg)
 
     @property
     def stage_names(self) -> list[str]:

@@ -2,6 +2,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from pipeline import Pipeline
 from pipeline.composer import build_stage
@@ -35,6 +36,32 @@ def test_stage_order_is_checked_before_running():
 def test_bad_overrides_raise_readable_config_errors(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         Pipeline.from_config(overrides=["lexicons=[]", override])
+
+
+NEURAL_PRECISIONS = ("splitter.precision", "splitter.intent_precision", "segmenter.precision", "slots.precision",
+                     "intent.precision")
+
+
+def _precisions(*overrides: str) -> dict[str, str]:
+    cfg = load_config("pipeline", ["runtime=torch", *overrides])
+    return {key: str(OmegaConf.select(cfg, key)) for key in NEURAL_PRECISIONS if OmegaConf.select(cfg, key)}
+
+
+def test_an_explicit_runtime_precision_reaches_every_neural_stage():
+    assert set(_precisions("runtime.precision=bf16").values()) == {"bf16"}
+    assert set(_precisions("runtime.precision=fp32", "splitter=neural").values()) == {"fp32"}
+
+
+def test_auto_precision_is_per_stage_as_the_runtime_group_names_it():
+    auto = _precisions()
+    assert auto["segmenter.precision"] == "auto"
+    assert {auto[k] for k in NEURAL_PRECISIONS if k != "segmenter.precision"} == {"auto-gpu"}
+    assert _precisions("runtime.auto_precision.slots=auto")["slots.precision"] == "auto"
+
+
+def test_a_bad_stage_precision_is_named():
+    with pytest.raises(ConfigError, match="runtime.auto_precision"):
+        Pipeline.from_config(overrides=["lexicons=[]", "runtime=torch", "runtime.auto_precision.splitter=fp8"])
 
 
 def test_lexicon_group_is_multi_select():
