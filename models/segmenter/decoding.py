@@ -5,7 +5,7 @@ over the allowed transitions (B->M|E, M->M|E, E->B|S, S->B|S; start in B|S; end 
 scoring *valid* sequence of log-probabilities, batched over sentences of different lengths.
 
 Numpy, float32 (the numbers torch computed before): decoding runs on either backend's logits, and the ONNX
-path never imports torch for it (issue #22).
+path never imports torch for it.
 """
 
 from __future__ import annotations

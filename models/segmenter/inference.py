@@ -7,7 +7,7 @@ mixed lengths wastes little padding.
 
 Under ``backend=onnx|onnx-int8`` the network is built only when its graph is not yet cached (inside the export
 callback): with a warm cache, loading reads the config, the tokenizer's ids and the bigrams, and neither
-transformers nor the torch model is imported or built (issue #22: that import alone cost ~4 s per start).
+transformers nor the torch model is imported or built (that import alone costs seconds per start: bench/startup.py).
 Inputs are padded and logits decoded in numpy on both backends, so the ONNX path does not import torch
 either (another ~1.8 s); torch comes in only for ``backend=torch`` and inside the export callback.
 """

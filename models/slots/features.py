@@ -56,7 +56,7 @@ def encode(text: str, char_slots: Sequence[Sequence[str]], char_ids: CharIds, vo
 
 def collate_numpy(items: Sequence[Mapping[str, Any]], pad_id: int = 0) -> dict[str, np.ndarray]:
     """The intent model's batch (ids, mask, gazetteer tags, joint-model labels) plus BIO labels and bigrams,
-    as int64 numpy arrays: inference on ONNX Runtime pads with this and never imports torch (issue #22)."""
+    as int64 numpy arrays: inference on ONNX Runtime pads with this and never imports torch."""
     batch = collate_intent_numpy(items, pad_id)
     width = batch["input_ids"].shape[1]
     for key, shape in (("labels", ()), ("bigram_ids", (2,))):

@@ -8,7 +8,7 @@ Runtime (``backend``), as the other stages.
 
 Under ``backend=onnx|onnx-int8`` the network is built only when its graph is not yet cached (inside the export
 callback): with a warm cache, loading reads the config, the tokenizer's ids and the CRF transitions (one tensor
-of the weights file), and neither transformers nor the torch model is imported or built (issue #22). Inputs
+of the weights file), and neither transformers nor the torch model is imported or built. Inputs
 are padded and outputs decoded in numpy on both backends, so that path does not import torch either: torch
 comes in for ``backend=torch``, inside the export callback, and for ``classify`` (heads the graph lacks).
 """
