@@ -35,8 +35,8 @@ from pathlib import Path
 
 from models.intent.data import SMP2019_TRAIN, is_dev, read_smp2019
 from pipeline.config import load_config
+from pipeline.pipeline import Pipeline
 from pipeline.report import print_report
-from pipeline.runtime import Pipeline
 
 HELD_OUT_PERCENT = 15.0   # the splitter's dev share; inside the 20 % every other model holds out
 

@@ -52,8 +52,8 @@ from models.slots.data import SlotExample, load_splits, write_dev_sets  # noqa: 
 from models.slots.scoring import span_scores  # noqa: E402
 from pipeline.config import ROOT, load_config  # noqa: E402
 from pipeline.evaluate.slots import score as pipeline_score  # noqa: E402
+from pipeline.pipeline import Pipeline  # noqa: E402
 from pipeline.report import print_report  # noqa: E402
-from pipeline.runtime import Pipeline  # noqa: E402
 
 OUT = ROOT / "outputs" / "bench" / "slots"
 SHIPPED = ROOT / "checkpoints" / "slots"

@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for backend in ("onnx", "onnx-int8"):
             systems[f"student {backend}"] = Splitter.from_pretrained(args.student, backend=backend,
                                                                      cache_dir=cache.name, featurize=featurize).cuts
-        from pipeline.runtime import Pipeline
+        from pipeline.pipeline import Pipeline
 
         shipped = Pipeline.from_config(overrides=[
             "splitter=joint", f"splitter.checkpoint={args.student}", f"splitter.scorer_checkpoint={args.scorer}",

@@ -9,7 +9,7 @@ Public API::
 """
 
 from pipeline.errors import ConfigError, DuihuaError, InputError, LexiconError
-from pipeline.runtime import Pipeline
+from pipeline.pipeline import Pipeline
 from pipeline.schema import (
     IntentPrediction,
     PipelineResult,

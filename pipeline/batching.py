@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pipeline.errors import DuihuaError
-from pipeline.runtime import Pipeline
+from pipeline.pipeline import Pipeline
 from pipeline.schema import PipelineResult, Query
 
 log = logging.getLogger("duihua.http")

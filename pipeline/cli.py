@@ -75,7 +75,7 @@ def read_queries(path: Path, max_chars: int, reference_time: datetime | None = N
 
     The whole file is validated before any processing so a bad line 90,000 fails fast, by line number.
     """
-    from pipeline.runtime import check_length
+    from pipeline.pipeline import check_length
 
     check_input_file(path)
     queries = []
@@ -190,7 +190,7 @@ def batch_results(pipe, queries: list, batch_size: int) -> Iterator[str]:  # noq
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
-    from pipeline.runtime import Pipeline, check_length, runtime_config
+    from pipeline.pipeline import Pipeline, check_length, runtime_config
 
     overrides, rest = split_overrides(args.args)
     texts = ([args.text] if args.text is not None else []) + rest
@@ -289,7 +289,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.errors import ConfigError
     from pipeline.http import ServerConfig, check_port_free, create_app, serve
-    from pipeline.runtime import Pipeline
+    from pipeline.pipeline import Pipeline
 
     overrides, rest = split_overrides(args.args)
     if rest:

@@ -50,9 +50,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from pipeline.batching import Job, MicroBatcher, QueueFull, ShuttingDown, heap_trimmer
 from pipeline.errors import ConfigError, DuihuaError, InputTooLongError
+from pipeline.pipeline import Pipeline, check_length
 from pipeline.protocol import ChecksLexicons
 from pipeline.resources import data_path
-from pipeline.runtime import Pipeline, check_length
 from pipeline.schema import PipelineResult, Query
 
 log = logging.getLogger("duihua.http")

@@ -18,8 +18,8 @@ from pathlib import Path
 from models.intent.data import DataFormatError, read_labelled
 from models.intent.scoring import score
 from pipeline.errors import ConfigError, InputError
+from pipeline.pipeline import Pipeline
 from pipeline.report import print_report
-from pipeline.runtime import Pipeline
 from pipeline.schema import PipelineResult, Query
 from pipeline.stages.intent import SlotAwareIntentClassifier
 

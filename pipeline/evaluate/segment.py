@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from models.segmenter.scoring import score
 from pipeline.errors import InputError
+from pipeline.pipeline import Pipeline
 from pipeline.report import print_report
-from pipeline.runtime import Pipeline
 from pipeline.schema import PipelineResult, Query
 
 DEFAULT_VOCAB = {"fine": "cws/vocab/pku_training_words.utf8", "coarse": "cws/vocab/msr_training_words.utf8"}

@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from models.slots.scoring import recall_by_type, span_scores
 from pipeline.errors import InputError
+from pipeline.pipeline import Pipeline
 from pipeline.report import print_report
-from pipeline.runtime import Pipeline
 
 
 def read_records(path: Path) -> list[dict]:

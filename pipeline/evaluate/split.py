@@ -18,8 +18,8 @@ from pathlib import Path
 from models.splitter.scoring import gold_boundaries, score
 from models.splitter.synth import strip_punct
 from pipeline.errors import InputError
+from pipeline.pipeline import Pipeline
 from pipeline.report import print_report
-from pipeline.runtime import Pipeline
 from pipeline.schema import PipelineResult, Query
 
 

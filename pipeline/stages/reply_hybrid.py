@@ -20,8 +20,8 @@ from typing import ClassVar
 
 from pipeline.errors import ConfigError
 from pipeline.schema import PipelineResult, Reply, Sentence
-from pipeline.stages.reply import UNKNOWN, TemplateReplier, is_confident_task
 from pipeline.stages.reply_chat import GenerativeReplier, RetrievalReplier
+from pipeline.stages.reply_template import UNKNOWN, TemplateReplier, is_confident_task
 
 
 class HybridReplier:

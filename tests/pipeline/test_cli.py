@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pipeline.cli import main, read_queries, split_overrides
 from pipeline.errors import InputError
-from pipeline.runtime import Pipeline
+from pipeline.pipeline import Pipeline
 from pipeline.schema import PipelineResult
 from tests.conftest import DATA, mini_overrides
 

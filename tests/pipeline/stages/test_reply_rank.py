@@ -11,10 +11,10 @@ from pipeline.composer import build_stage
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
 from pipeline.schema import IntentPrediction, PipelineResult, Query, Sentence
-from pipeline.stages.reply import TemplateReplier
 from pipeline.stages.reply_chat import GenerativeReplier, RetrievalReplier
 from pipeline.stages.reply_hybrid import HybridReplier
 from pipeline.stages.reply_rank import RankReplier
+from pipeline.stages.reply_template import TemplateReplier
 
 DECODING = {"strategy": "sample", "min_new_tokens": 2, "max_new_tokens": 6, "temperature": 1.5, "top_p": 1.0}
 FALLBACK = "抱歉，换个说法吧"

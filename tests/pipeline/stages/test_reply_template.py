@@ -2,7 +2,7 @@ import pytest
 
 from pipeline.errors import ConfigError
 from pipeline.schema import IntentPrediction, PipelineResult, Query, Sentence, SlotMatch
-from pipeline.stages.reply import TemplateReplier, spoken_value
+from pipeline.stages.reply_template import TemplateReplier, spoken_value
 
 TEMPLATES = [
     {"domain": "music", "slots": ["singer", "song"], "trigger": "slots", "text": "播放{singer}的{song}"},
