@@ -4,7 +4,10 @@ can import them."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
 
 PAD_TYPE = 0  # slot-type id of padding tags: the fusion embedding's padding_idx
 
@@ -21,12 +24,27 @@ def slot_types_of(char_slots: Sequence[Sequence[Sequence[str]]]) -> list[str]:
 class SlotTagVocab:
     """A model's own list of slot types (saved with its checkpoint), so tags of a lexicon added later are
     ignored rather than misread. Each character gets up to ``max_tags`` (type, position) pairs: type 0 pads,
-    type 1 is "no slot" (so untagged characters have an embedding of their own); position 1 is B, 2 is I."""
+    type 1 is "no slot" (so untagged characters have an embedding of their own); position 1 is B, 2 is I.
 
-    def __init__(self, types: Sequence[str], max_tags: int = 3) -> None:
+    A loaded model whose checkpoint records ``lexicon_types`` (every slot type of the lexicons it was trained
+    with) passes them with ``owner`` (what to call it): the first tag of a type outside them logs one warning,
+    since lexicons other than the training ones change the model's input in a way no dev score has seen."""
+
+    def __init__(self, types: Sequence[str], max_tags: int = 3, owner: str = "",
+                 lexicon_types: Sequence[str] | None = None) -> None:
         self.types = list(types)
         self.index = {t: i + 2 for i, t in enumerate(self.types)}
         self.max_tags = max_tags
+        self.owner, self.lexicon_types = owner, None if lexicon_types is None else frozenset(lexicon_types)
+        self._warned = False
+
+    def _unseen(self, name: str) -> None:
+        if self._warned or self.lexicon_types is None or name in self.lexicon_types:
+            return
+        self._warned = True
+        log.warning("%s was trained with lexicons that have no slot type %r: its tags are ignored; retrain with "
+                    "these lexicons to use them (trained with: %s)", self.owner or "a model", name,
+                    ", ".join(sorted(self.lexicon_types)) or "none")
 
     def __len__(self) -> int:
         return len(self.types) + 2
@@ -40,6 +58,8 @@ class SlotTagVocab:
                 bio, _, name = tag.partition("-")
                 if name in self.index and bio in BIO:
                     pairs.append((self.index[name], BIO[bio]))
+                elif bio in BIO:
+                    self._unseen(name)
             pairs = pairs[: self.max_tags] or [(NO_SLOT, 0)]
             pad = self.max_tags - len(pairs)
             types.append([t for t, _ in pairs] + [PAD_TYPE] * pad)

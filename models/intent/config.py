@@ -24,7 +24,8 @@ POOLS = ("mean", "max")
 class HeadConfig:
     domains: list[str] = field(default_factory=list)   # domain head labels
     intents: list[str] = field(default_factory=list)   # intent head labels, "domain/intent"
-    slot_types: list[str] = field(default_factory=list)
+    slot_types: list[str] = field(default_factory=list)   # the gazetteer types its training texts were tagged with
+    lexicon_types: list[str] | None = None   # every slot type of its training lexicons (None: not recorded)
     max_tags: int = 3            # slot tags kept per character
     fusion: str = "gated"        # gated | none | tokens
     tag_pool: str = "mean"       # how the tags of one character combine: mean | max

@@ -85,7 +85,7 @@ class IntentClassifier:
         self.head = head
         self.n_domains, self.n_intents = max(1, len(head.domains)), max(1, len(head.intents))  # the heads' widths
         self.char_ids, self.pad_id = char_ids, pad_id
-        self.vocab = SlotTagVocab(self.head.slot_types, self.head.max_tags)
+        self.vocab = SlotTagVocab(self.head.slot_types, self.head.max_tags, "the intent model", self.head.lexicon_types)
         self.unused = unused_token_ids(char_ids)
         # room for [CLS] [SEP] and, with token fusion, one token per slot type and a second [SEP]
         extra = len(self.head.slot_types) + 1 if self.head.fusion == "tokens" else 0

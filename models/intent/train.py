@@ -187,7 +187,8 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
     shared = bool(data.get("shared_domains", False))
     domains, intents = label_spaces([x for x in train_examples if x.intent is None or shared] or train_examples,
                                     train_examples)
-    head = HeadConfig(domains=domains, intents=intents, slot_types=td.slot_types, **cfg["model"]["head"])
+    head = HeadConfig(domains=domains, intents=intents, slot_types=td.slot_types,
+                      lexicon_types=sorted(entity_pool) if entity_pool is not None else None, **cfg["model"]["head"])
     encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
     char_ids = CharIds.from_tokenizer(tokenizer)
     vocab = SlotTagVocab(head.slot_types, head.max_tags)

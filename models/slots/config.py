@@ -20,6 +20,7 @@ FUSIONS = ("gated", "none")
 class SlotHeadConfig:
     labels: list[str] = field(default_factory=list)       # slot types the tagger predicts (the datasets')
     slot_types: list[str] = field(default_factory=list)   # gazetteer slot types it reads as features
+    lexicon_types: list[str] | None = None   # every slot type of its training lexicons (None: not recorded)
     max_tags: int = 3            # gazetteer tags kept per character
     fusion: str = "gated"        # gated | none (text only)
     tag_pool: str = "mean"       # how the tags of one character combine: mean | max

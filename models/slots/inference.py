@@ -170,7 +170,7 @@ class SlotTagger:
         self.tags = self.head.tags
         self.allowed = transition_mask(self.tags)
         self.char_ids, self.pad_id = char_ids, pad_id
-        self.vocab = SlotTagVocab(self.head.slot_types, self.head.max_tags)
+        self.vocab = SlotTagVocab(self.head.slot_types, self.head.max_tags, "the slot tagger", self.head.lexicon_types)
         self.max_chars = spec.max_positions - 2
         self.transitions = spec.transitions
         self.precision, self.device, self.batch_chars = precision, device, batch_chars

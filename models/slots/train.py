@@ -105,6 +105,8 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, pool: Mapping[str, Sequ
     intent_sets = list(data.get("intent_datasets") or [])
     if "smp2017" in intent_sets:   # the joint model: SMP2017 domains too (their slots are not annotated)
         train_groups["smp2017"], dev["smp2017"] = load_smp2017(data["dir"])
+    if not any(dev.values()):   # the Trainer's eval and the model card's scores need held-out texts
+        raise TrainConfigError(f"data.datasets={list(data['datasets'])}: the dev split is empty (too few texts?)")
     originals = [x for name in train_groups for x in train_groups[name]]
     log.warning("slots: featurizing %d train / %d dev texts with the gazetteer", len(originals),
                 sum(map(len, dev.values())))
@@ -114,7 +116,8 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, pool: Mapping[str, Sequ
     gazetteer_types = sorted({t[2:] for text in tags for c in text for t in c})
     domains = sorted({x.domain for x in originals if x.domain}) if intent_sets else []
     intents = sorted({x.intent for x in originals if x.intent and "smp2019" in intent_sets}) if intent_sets else []
-    head = SlotHeadConfig(labels=labels, slot_types=gazetteer_types, domains=domains, intents=intents,
+    head = SlotHeadConfig(labels=labels, slot_types=gazetteer_types, lexicon_types=sorted(pool), domains=domains,
+                          intents=intents,
                           **cfg["model"]["head"])
     encoder, tokenizer = load_encoder(cfg["encoder"]["pretrained"])
     char_ids, pad_id = CharIds.from_tokenizer(tokenizer), tokenizer.pad_token_id or 0

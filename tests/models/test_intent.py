@@ -20,6 +20,7 @@ from models.intent.inference import IntentClassifier
 from models.intent.modeling import HeadConfig, SlotAwareIntentModel
 from models.intent.scoring import macro_f1, score
 from models.tokenization import build_tokenizer, build_vocab, count_chars
+from tests.models.conftest import tiny_train_overrides
 
 # -- data -------------------------------------------------------------------------------------------------
 
@@ -90,6 +91,17 @@ def test_slot_tags_encode_by_position_and_ignore_unknown_types() -> None:
     assert types == [[s, PAD_TYPE], [s, g], [NO_SLOT, PAD_TYPE], [NO_SLOT, PAD_TYPE], [NO_SLOT, PAD_TYPE]]
     assert positions == [[1, 0], [2, 1], [0, 0], [0, 0], [0, 0]]
     assert vocab.matched_types([["B-song"], ["I-song"], ["B-singer", "B-song"]]) == [1, 0]
+
+
+def test_a_loaded_model_warns_once_about_slot_types_its_lexicons_lacked(caplog) -> None:  # noqa: ANN001
+    vocab = SlotTagVocab(["singer"], owner="the intent model", lexicon_types=["singer", "dish"])
+    with caplog.at_level("WARNING", logger="models.common.slot_tags"):
+        vocab.encode([["B-singer"], ["B-dish"], ["B-city"], ["I-city"]], 4)   # dish: in its lexicons, unseen
+        vocab.encode([["B-poet"]], 1)
+        SlotTagVocab(["singer"]).encode([["B-city"]], 1)   # nothing recorded (training, older checkpoints)
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "the intent model was trained with lexicons that have no slot type 'city'"]
+    assert "trained with: dish, singer" in caplog.records[0].getMessage()
 
 
 def test_token_fusion_appends_one_token_per_matched_type(tiny_tokenizer) -> None:  # noqa: ANN001
@@ -291,34 +303,6 @@ def test_swap_replaces_the_longest_entity_and_keeps_the_label() -> None:
 # -- the training command ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def tiny_nlu_data(tmp_path: Path) -> Path:
-    """A miniature ``../shared/data/nlu`` in the real formats (made-up queries, real layout)."""
-    root = tmp_path / "data" / "nlu"
-    (root / "smp2017").mkdir(parents=True)
-    (root / "smp2019").mkdir()
-    smp2017 = [("你好呀", "chat"), ("我想听稻香", "music"), ("北京天气", "weather"), ("讲个笑话吧", "chat"),
-               ("播放晴天", "music"), ("上海下雨吗", "weather")]
-    lines = [json.dumps({"query": q, "label": lab}, ensure_ascii=False) for q, lab in smp2017]
-    (root / "smp2017" / "train.jsonl").write_text("\n".join(lines * 3) + "\n", encoding="utf-8")
-    (root / "smp2017" / "develop.jsonl").write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
-    smp2019 = [{"text": f"{verb}{song}", "domain": "music", "intent": intent, "slots": {"song": song}}
-               for verb, intent in (("播放", "PLAY"), ("搜索", "SEARCH")) for song in ("稻香", "晴天", "七里香")]
-    (root / "smp2019" / "train.json").write_text(json.dumps(smp2019 * 3, ensure_ascii=False), encoding="utf-8")
-    return tmp_path / "data"
-
-
-def tiny_train_overrides(data: Path, tmp_path: Path) -> list[str]:
-    lexicon = Path(__file__).parents[1] / "data" / "lexicons" / "minimusic"
-    """Tiny model, a few steps, every output under ``tmp_path`` (never the shipped checkpoint)."""
-    return [f"data.dir={data}", "data.dev_percent=50", f"output_dir={tmp_path / 'out'}",
-            f"work_dir={tmp_path / 'work'}", f"dev_dir={tmp_path / 'dev'}", "lexicons=[]",
-            f"lexicons.extra_dirs=[{lexicon}]", "model.head.slot_dim=8", "model.head.attn_dim=16",
-            "model.head.attn_heads=2", "model.head.context_heads=2", "model.head.ngram_buckets=101",
-            "model.head.ngram_dim=8", "trainer.max_steps=4", "trainer.per_device_train_batch_size=8",
-            "trainer.cpu_bf16=false", "trainer.logging_steps=1"]
-
-
 def test_train_command_writes_a_loadable_checkpoint_with_card(tiny_nlu_data, tiny_tokenizer, tmp_path) -> None:  # noqa: ANN001
     from omegaconf import OmegaConf
     from transformers import BertModel
@@ -345,6 +329,8 @@ def test_train_command_writes_a_loadable_checkpoint_with_card(tiny_nlu_data, tin
     assert {p.name for p in (tmp_path / "dev").iterdir()} == {"smp2017.jsonl", "smp2019.json"}
     (r,) = IntentClassifier.from_pretrained(out).predict(["播放稻香"], featurize(["播放稻香"]))
     assert r.domain in ("chat", "music", "weather") and len(r.gates) == 4
+    recorded = json.loads((out / "intent.json").read_text(encoding="utf-8"))["head"]["lexicon_types"]
+    assert recorded == sorted(pool) and "singer" in recorded   # every type of its lexicons, seen or not
 
 
 def test_tag_dropout_removes_whole_spans_at_about_its_rate() -> None:

@@ -13,7 +13,7 @@ from transformers import BertConfig, BertModel
 
 from models.intent.inference import IntentClassifier
 from models.intent.modeling import HeadConfig, SlotAwareIntentModel
-from tests.models.test_intent import tiny_nlu_data, tiny_train_overrides  # noqa: F401 - the fixture
+from tests.models.conftest import tiny_train_overrides
 
 VOCAB = 40
 
@@ -64,7 +64,7 @@ def test_ensemble_of_one_decodes_like_its_member(tiny_intent_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_distill_command_trains_teachers_once_and_a_smaller_student(tiny_nlu_data, tiny_tokenizer,  # noqa: F811
+def test_distill_command_trains_teachers_once_and_a_smaller_student(tiny_nlu_data, tiny_tokenizer,
                                                                      tmp_path) -> None:  # noqa: ANN001
     from omegaconf import OmegaConf
 

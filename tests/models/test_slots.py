@@ -17,7 +17,7 @@ from models.slots.features import collate, encode
 from models.slots.inference import SlotTagger, spans_of, transition_mask, viterbi
 from models.slots.modeling import SlotHeadConfig, SlotTaggerModel
 from models.slots.scoring import span_scores
-from tests.models.conftest import TINY_ARCH
+from tests.models.conftest import TINY_ARCH, tiny_train_overrides
 
 CHARS = list("北京天气怎么样我想听周杰伦的稻香帮打开空调今上海下雨吗播放一首轻音乐导航到故宫博物院给妈打电话")
 
@@ -213,3 +213,55 @@ def test_collate_numpy_pads_every_input_as_the_model_reads_it() -> None:
             want = np.ones(n) if key == "attention_mask" else np.asarray(item[key])
             assert np.array_equal(value[row, :n], want) and (value[row, n:] == fill.get(key, 0)).all(), key
     assert (arrays["slot_types"][0] > 1).any()   # the gazetteer's tags reach the model
+
+
+def test_train_command_writes_a_loadable_checkpoint_that_records_its_lexicons(  # noqa: ANN201
+        tiny_nlu_data, tiny_tokenizer, tmp_path):  # noqa: ANN001
+    """`duihua train slots` end to end on miniature SMP2019 data: the checkpoint loads, tags, and records every
+    slot type of the lexicons it was trained with (what a later, different lexicon set is checked against)."""
+    import json
+
+    from omegaconf import OmegaConf
+    from transformers import BertModel
+
+    from models.lexicon.features import featurizer_from_config
+    from models.slots.train import train
+    from pipeline.config import load_config
+
+    train_file = tiny_nlu_data / "nlu" / "smp2019" / "train.json"
+    rows = json.loads(train_file.read_text(encoding="utf-8"))
+    rows += [{"text": t, "domain": "music", "intent": "PLAY", "slots": {"song": "夜曲"}}
+             for t in ("放夜曲", "搜索夜曲")]
+    train_file.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")   # two texts the dev hash holds out
+    encoder_dir = tmp_path / "encoder"
+    BertModel(BertConfig(vocab_size=len(tiny_tokenizer), num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(str(encoder_dir))
+    tiny_tokenizer.save_pretrained(str(encoder_dir))
+    overrides = [o for o in tiny_train_overrides(tiny_nlu_data, tmp_path)
+                 if not o.startswith(("data.dev_percent", "model.head.context_heads", "model.head.ngram"))]
+    overrides += [f"encoder.pretrained={encoder_dir}", "data.datasets=[smp2019]", "model.head.bigram_buckets=0"]
+    cfg = OmegaConf.to_container(load_config("train/slots", overrides), resolve=True)
+    cfg["command"] = "duihua train slots (test)"
+    featurize, pool = featurizer_from_config(cfg)
+    train(cfg, featurize, pool)
+    out = tmp_path / "out"
+    head = json.loads((out / "slots.json").read_text(encoding="utf-8"))["head"]
+    assert head["lexicon_types"] == sorted(pool) and "song" in head["labels"]
+    (spans,) = SlotTagger.from_pretrained(out).predict(["播放稻香"], featurize(["播放稻香"]))
+    assert all(0 <= s.start < s.end <= 4 and s.label in head["labels"] for s in spans)
+
+
+def test_train_refuses_data_whose_dev_split_is_empty(tiny_nlu_data, tmp_path):  # noqa: ANN001, ANN201
+    """Six distinct texts all hash into train: one readable error, not an IndexError deep in the Trainer's eval."""
+    from omegaconf import OmegaConf
+
+    from models.common.errors import TrainConfigError
+    from models.slots.train import train
+    from pipeline.config import load_config
+
+    overrides = [o for o in tiny_train_overrides(tiny_nlu_data, tmp_path)
+                 if not o.startswith(("data.dev_percent", "model.head.context_heads", "model.head.ngram"))]
+    cfg = OmegaConf.to_container(load_config("train/slots", [*overrides, "data.datasets=[smp2019]"]), resolve=True)
+    with pytest.raises(TrainConfigError, match="dev split is empty"):
+        train(cfg, lambda texts: [[[] for _ in t] for t in texts], {})
+    assert not (tmp_path / "out").exists()
