@@ -118,6 +118,32 @@ def write_loss_curve(folder: Path, history: Sequence[Mapping[str, Any]],
     (Path(folder) / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
 
 
+
+def save_trained(model: Any, tokenizer: Any, folder: Path, history: Sequence[Mapping[str, Any]],
+                 **save_kwargs: Any) -> None:
+    """What every fine-tuned stage writes for its checkpoint: the model's own ``save`` (fp16 weights + JSON
+    config; ``save_kwargs`` pass through, e.g. a delta base), the tokenizer, and the loss curve."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder, **save_kwargs)
+    tokenizer.save_pretrained(str(folder))
+    write_loss_curve(folder, history)
+
+
+def run_record(trainer: Trainer, metrics: Mapping[str, Any], t0: float) -> dict[str, Any]:
+    """The model card's figures about the run itself: optimizer steps, final eval loss, the Trainer's own
+    training time (the wall time since ``t0`` when it logged none) and the wall time so far."""
+    wall = time.time() - t0
+    runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r), wall)
+    return {"steps": trainer.state.global_step, "eval_loss": metrics.get("eval_loss"),
+            "train_runtime_s": round(float(runtime), 1), "wall_s": round(wall, 1)}
+
+
+def write_train_result(folder: Path, result: Mapping[str, Any]) -> None:
+    """``train_result.json``: what the model card is rendered from, and what a resumed run (distillation's
+    reused teachers, ``eval_only``) reads back."""
+    (Path(folder) / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
+                                                    encoding="utf-8")
+
 def precision_flags(cpu_bf16: bool = False) -> dict[str, bool]:
     """bf16 where the GPU supports it, else fp16 on GPU; on CPU fp32, or bf16 autocast when ``cpu_bf16`` is
     set and the CPU has native bf16 (about 1.3x faster training for the small models, same dev scores)."""

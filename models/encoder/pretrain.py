@@ -31,7 +31,7 @@ from tqdm import tqdm
 from transformers import BertForMaskedLM, PreTrainedTokenizerBase
 from transformers.modeling_outputs import MaskedLMOutput
 
-from models.common.training import run_training, set_seed
+from models.common.training import run_training, set_seed, write_train_result
 from models.encoder.corpus import iter_corpus
 from models.encoder.modeling import bert_config
 from models.tokenization import SPECIAL_TOKENS, build_tokenizer, build_vocab, count_chars
@@ -243,7 +243,7 @@ def export(model: BertForMaskedLM, tokenizer: PreTrainedTokenizerBase, output_di
     tokenizer.save_pretrained(str(output_dir))
     curve = [{k: r[k] for k in ("step", "loss", "eval_loss", "eval_mlm_accuracy") if k in r} for r in history]
     (output_dir / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
-    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    write_train_result(output_dir, result)
     from models.encoder.model_card import write_model_card
 
     write_model_card(output_dir, cfg, result, curve)

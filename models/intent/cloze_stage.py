@@ -8,12 +8,12 @@ file is the unlabeled pool for ``finetune.pet.distill``). ``output_dir`` receive
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from models.common.training import write_train_result
 from models.intent.data import load_splits
 from models.intent.fewshot import run_method
 from models.intent.shots import sample_shots
@@ -42,5 +42,5 @@ def train_cloze_stage(cfg: Mapping[str, Any]) -> dict[str, Any]:
             hits = sum(labels[j] == x.label for j, x in zip(p.argmax(1), dev, strict=True))
             result[f"pattern_{i}_accuracy"] = round(100 * hits / len(dev), 2)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_train_result(out, result)
     return result

@@ -23,7 +23,7 @@ from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune, check_options, finetune_kwargs, unused_ids
 from models.common.slot_tags import SlotTagVocab, slot_types_of
-from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
+from models.common.training import ListDataset, run_record, run_training, save_trained, set_seed, write_train_result
 from models.encoder.modeling import load_encoder
 from models.intent.augment import drop_tags, swap_entities
 from models.intent.calibration import fit_temperature
@@ -228,10 +228,8 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
         model.encoder.prompt.bake()   # store the prompts an MLP reparameterisation produced, not the MLP
         model.finetune = {**knobs, "reparam": "none"}
     delta_base = cfg["encoder"]["pretrained"] if method != "full" else None
-    save_checkpoint(model, tokenizer, trainer.state.log_history, output_dir, delta_base)
+    save_trained(model, tokenizer, output_dir, trainer.state.log_history, delta_base=delta_base)
     clf = IntentClassifier.from_pretrained(output_dir)   # score what was saved: fp16 weights, fitted temperatures
-    history = trainer.state.log_history
-    runtime = next((r["train_runtime"] for r in reversed(history) if "train_runtime" in r), None)
     result = {"dev": dev_scores(clf, dev, dev_slots), **temps, "train_examples": td.originals,
               "swapped_examples": len(train_examples) - sum(td.originals.values()),
               "dev_examples": {k: len(v) for k, v in dev.items()}, "domains": len(domains),
@@ -239,10 +237,8 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
               "finetune_method": method, "trained_parameters": params["trainable"],
               "stored_bytes": sum(f.stat().st_size for f in (output_dir / WEIGHTS_FILE,
                                                             output_dir / "intent.json")),
-              "steps": trainer.state.global_step, "eval_loss": metrics.get("eval_loss"),
-              "train_runtime_s": round(float(runtime), 1) if runtime else None,
-              "wall_s": round(time.time() - t0, 1)}
-    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+              **run_record(trainer, metrics, t0)}
+    write_train_result(output_dir, result)
     from models.intent.model_card import write_model_card
 
     write_model_card(output_dir, cfg, result)
@@ -256,16 +252,6 @@ def train_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     check_config(cfg)  # before the gazetteer is built: config mistakes fail in a second
     featurize, pool = featurizer_from_config(cfg)
     return train(cfg, featurize, pool)
-
-
-def save_checkpoint(model: Any, tokenizer: Any, history: Sequence[Mapping[str, Any]], folder: Path,
-                    delta_base: str | Path | None = None) -> None:
-    """fp16 weights + config, the tokenizer, and the loss curve; with ``delta_base`` (a parameter-efficient
-    method) the weights are only the trained parameters, composed with that base encoder on load."""
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder, delta_base=delta_base)
-    tokenizer.save_pretrained(str(folder))
-    write_loss_curve(folder, history)
 
 
 def head_accuracy(eval_pred: Any) -> dict[str, float]:

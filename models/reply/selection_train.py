@@ -25,7 +25,7 @@ import torch
 
 from models.common.errors import TrainConfigError
 from models.common.simple_training import train_steps
-from models.common.training import set_seed
+from models.common.training import set_seed, write_train_result
 from models.encoder.modeling import load_encoder
 from models.reply.data import POOL_FILE, ChatPair, dev_pairs, load_sources, write_pool
 from models.reply.features import ReplyTokenizer
@@ -143,7 +143,7 @@ def train(cfg: Mapping[str, Any]) -> dict[str, Any]:
               "parameters": sum(p.numel() for p in model.parameters()),
               "train_runtime_s": round(train_s, 1), "wall_s": round(time.time() - t0, 1),
               "threads": torch.get_num_threads(), "command": cfg.get("command", "duihua train reply-ranker")}
-    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_train_result(output_dir, result)
     from models.reply.selection_card import write_selection_card
 
     write_selection_card(output_dir, cfg, result, curve)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from transformers import BertConfig
 
 from models.common.errors import TrainConfigError
-from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
+from models.common.training import ListDataset, run_record, run_training, set_seed, write_loss_curve, write_train_result
 from models.encoder.modeling import load_encoder
 from models.reply.data import (
     SOURCES,
@@ -144,9 +144,8 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
                                 first_regular_id=len(SPECIAL_TOKENS), mlm_rows=float(objectives["mlm_rows"]))
     train_ds = ListDataset(encode_all(mix, tokenizer, limits, "encode train"))
     eval_ds = ListDataset(encode_all(dev, tokenizer, limits, "encode dev"))
-    trainer, _ = run_training(model, train_ds, eval_ds, collator, work_dir, cfg["trainer"], callbacks=callbacks)
-    train_runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history)
-                          if "train_runtime" in r), time.time() - t0)
+    trainer, metrics = run_training(model, train_ds, eval_ds, collator, work_dir, cfg["trainer"],
+                                    callbacks=callbacks)
     output_dir.mkdir(parents=True, exist_ok=True)
     trainer.model.half().save_pretrained(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
@@ -154,8 +153,7 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     history = trainer.state.log_history
     write_loss_curve(output_dir, history)
 
-    result = {"steps": trainer.state.global_step, "parameters": sum(p.numel() for p in model.parameters()),
-              "train_runtime_s": round(float(train_runtime), 1), "wall_s": round(time.time() - t0, 1), **stats,
+    result = {**run_record(trainer, metrics, t0), "parameters": sum(p.numel() for p in model.parameters()), **stats,
               "command": cfg.get("command", "duihua train reply")}
     return score_and_card(cfg, output_dir, dev, result)
 
@@ -171,8 +169,7 @@ def score_and_card(cfg: Mapping[str, Any], output_dir: Path, dev: Sequence[ChatP
     examples = [{"context": [dev[i].query], "reference": dev[i].response, "reply": replies[i]} for i in picks]
     result = {**result, **scores, "eval_lm_loss": round(math.log(scores["ppl"]), 4),
               "decoding": dict(decoding.__dict__), "examples": examples}
-    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
-                                                  encoding="utf-8")
+    write_train_result(output_dir, result)
     from models.reply.model_card import write_model_card
 
     write_model_card(output_dir, {**cfg, "command": result["command"]}, result)

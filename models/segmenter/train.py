@@ -16,7 +16,6 @@ single-granularity ablations are trained.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -29,7 +28,7 @@ from tqdm import tqdm
 from models.charmap import fold_words
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune, finetune_kwargs
-from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
+from models.common.training import ListDataset, run_record, run_training, save_trained, set_seed, write_train_result
 from models.encoder.modeling import load_encoder
 from models.segmenter.corpus import (
     COARSE_RULES,
@@ -184,14 +183,12 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     log.warning("segmenter parameters: %s", param_counts)
     trainer, metrics = run_training(model, ListDataset(train_items), ListDataset(eval_items), collate, work_dir,
                                     cfg["trainer"], callbacks=callbacks)
-    train_runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r),
-                         time.time() - t0)
+    record = run_record(trainer, metrics, t0)
+    del record["wall_s"]   # measured below, after dev scoring
     if not trainer.is_world_process_zero():
         return metrics
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save(output_dir)
-    tokenizer.save_pretrained(str(output_dir))
+    save_trained(trainer.model, tokenizer, output_dir, trainer.state.log_history)
     vocab.save(output_dir)
     if wordhood is not None:
         wordhood.save(output_dir)
@@ -206,12 +203,9 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     result = {
         "fine_f1": scores["pku_fine"]["f1"], "coarse_f1": scores["msr"]["f1"],
         "pku_coarse_f1": scores["pku_coarse"]["f1"], "dev": scores, "dev_shipped_lists": shipped_lists,
-        "eval_loss": metrics.get("eval_loss"),
-        "steps": trainer.state.global_step, "train_runtime_s": round(float(train_runtime), 1),
-        "wall_s": round(time.time() - t0, 1), **stats,
+        **record, "wall_s": round(time.time() - t0, 1), **stats,
     }
-    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
-    write_loss_curve(output_dir, trainer.state.log_history)
+    write_train_result(output_dir, result)
     from models.segmenter.model_card import write_model_card
 
     write_model_card(output_dir, cfg, result)

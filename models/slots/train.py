@@ -8,7 +8,6 @@ resume after a kill) -> dev span scores with and without lexicons -> fp16 checkp
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +17,7 @@ from typing import Any
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
 from models.common.slot_tags import SlotTagVocab
-from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
+from models.common.training import ListDataset, run_record, run_training, save_trained, set_seed, write_train_result
 from models.encoder.modeling import load_encoder
 from models.lexicon.features import CharTags, Featurizer, featurizer_from_config
 from models.slots.augment import drop_tags, swap_entities
@@ -150,20 +149,13 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, pool: Mapping[str, Sequ
                                     compute_metrics=tag_accuracy)
     output_dir = Path(cfg["output_dir"])
     model = trainer.model.float().eval()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save(output_dir)
-    tokenizer.save_pretrained(str(output_dir))
-    history = trainer.state.log_history
-    write_loss_curve(output_dir, history)
+    save_trained(model, tokenizer, output_dir, trainer.state.log_history)
     tagger = SlotTagger.from_pretrained(output_dir)   # score what was saved: fp16 weights
-    runtime = next((r["train_runtime"] for r in reversed(history) if "train_runtime" in r), None)
     result = {"dev": dev_scores(tagger, dev, dev_tags), "train_examples": {k: len(v) for k, v in train_groups.items()},
               "swapped_examples": len(examples) - len(originals), "labels": len(labels),
               "gazetteer_types": len(gazetteer_types), "parameters": sum(p.numel() for p in model.parameters()),
-              "stored_bytes": (output_dir / WEIGHTS_FILE).stat().st_size, "steps": trainer.state.global_step,
-              "eval_loss": metrics.get("eval_loss"), "train_runtime_s": round(float(runtime), 1) if runtime else None,
-              "wall_s": round(time.time() - t0, 1)}
-    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+              "stored_bytes": (output_dir / WEIGHTS_FILE).stat().st_size, **run_record(trainer, metrics, t0)}
+    write_train_result(output_dir, result)
     from models.slots.model_card import write_model_card
 
     write_model_card(output_dir, cfg, result)

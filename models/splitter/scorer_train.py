@@ -9,7 +9,6 @@ splitter's own dev joins -> fp16 weights, tokenizer and model card in ``output_d
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -21,7 +20,7 @@ from tqdm import tqdm
 
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
-from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
+from models.common.training import ListDataset, run_record, run_training, save_trained, set_seed, write_train_result
 from models.encoder.modeling import load_encoder
 from models.splitter.config import ScorerHeadConfig
 from models.splitter.pieces import Piece, candidate_pieces, training_pieces
@@ -102,16 +101,12 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     trainer, metrics = run_training(model, ListDataset(encode), ListDataset(evals), collate, Path(cfg["work_dir"]),
                                     cfg["trainer"], callbacks=callbacks)
     output_dir = Path(cfg["output_dir"])
-    output_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save(output_dir)
-    tokenizer.save_pretrained(str(output_dir))
-    write_loss_curve(output_dir, trainer.state.log_history)
+    save_trained(trainer.model, tokenizer, output_dir, trainer.state.log_history)
     loaded = RequestScorer.from_pretrained(output_dir)
     result = {"dev": {name: piece_scores(loaded, p) for name, p in dev.items()},
-              "train_pieces": len(encode), "steps": trainer.state.global_step,
-              "eval_loss": metrics.get("eval_loss"), "layers": model.encoder_config.num_hidden_layers,
-              "parameters": sum(p.numel() for p in model.parameters()), "wall_s": round(time.time() - t0, 1)}
-    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+              "train_pieces": len(encode), "layers": model.encoder_config.num_hidden_layers,
+              "parameters": sum(p.numel() for p in model.parameters()), **run_record(trainer, metrics, t0)}
+    write_train_result(output_dir, result)
     from models.splitter.scorer_card import write_scorer_card
 
     write_scorer_card(output_dir, cfg, result)

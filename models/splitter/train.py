@@ -33,7 +33,7 @@ from models.common.bigrams import BigramVocab
 from models.common.errors import TrainConfigError
 from models.common.finetune import apply_finetune, finetune_kwargs
 from models.common.slot_tags import SlotTagVocab, slot_types_of
-from models.common.training import ListDataset, run_training, set_seed, write_loss_curve
+from models.common.training import ListDataset, run_record, run_training, save_trained, set_seed, write_train_result
 from models.encoder.modeling import load_encoder
 from models.intent.augment import drop_tags
 from models.lexicon.features import Featurizer, featurizer_from_config
@@ -176,18 +176,14 @@ def train_model(cfg: Mapping[str, Any], train_examples: Sequence[Example], eval_
                 params)
     trainer, metrics = run_training(model, ListDataset(train_items), ListDataset(eval_items), collate, work_dir,
                                     cfg["trainer"], callbacks=callbacks)
-    runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r),
-                   time.time() - t0)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save(output_dir)
-    tokenizer.save_pretrained(str(output_dir))
+    save_trained(trainer.model, tokenizer, output_dir, trainer.state.log_history)
     if vocab is not None:
         vocab.save(output_dir)
-    write_loss_curve(output_dir, trainer.state.log_history)
+    record = run_record(trainer, metrics, t0)
+    del record["wall_s"]   # the caller's: it includes dev scoring
     stats = {"layers": model.encoder_config.num_hidden_layers, "parameters": params.get("total", params),
              "train_examples": len(train_items), "train_chars": int(sum(len(x["input_ids"]) - 2 for x in train_items)),
-             "steps": trainer.state.global_step, "eval_loss": metrics.get("eval_loss"),
-             "train_runtime_s": round(float(runtime), 1), "soft_labels": soft is not None}
+             **record, "soft_labels": soft is not None}
     return Splitter.from_pretrained(output_dir, threshold=cfg["threshold"], featurize=featurize), stats
 
 
@@ -225,7 +221,7 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     splitter, stats = train_model(cfg, examples, sets["mixed"][: data["eval_examples"]], output_dir,
                                   Path(cfg["work_dir"]), callbacks=callbacks)
     result = {"dev": dev_scores(splitter, sets), **stats, "wall_s": round(time.time() - t0, 1)}
-    (output_dir / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_train_result(output_dir, result)
     from models.splitter.model_card import write_model_card
 
     write_model_card(output_dir, cfg, result)
