@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jieba
 
-from models.lexicon.gazetteer import load_gazetteer
+from models.lexicon.gazetteer_load import load_gazetteer
 from pipeline.composer import build_stage
 from pipeline.config import load_config
 from pipeline.report import print_report

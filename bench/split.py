@@ -42,7 +42,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from models.lexicon.features import gazetteer_featurizer, selected_dirs
-from models.lexicon.gazetteer import Gazetteer, load_gazetteer
+from models.lexicon.gazetteer import Gazetteer
+from models.lexicon.gazetteer_load import load_gazetteer
 from models.splitter.inference import BoundaryTagger, Splitter, SplitterEnsemble
 from models.splitter.joint import JointDecoder, JointSettings, inside_entity, intent_evidence
 from models.splitter.scorer import RequestScorer

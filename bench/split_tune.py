@@ -25,7 +25,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from models.lexicon.features import gazetteer_featurizer, selected_dirs
-from models.lexicon.gazetteer import load_gazetteer
+from models.lexicon.gazetteer_load import load_gazetteer
 from models.splitter.inference import BoundaryTagger, Splitter, Tags
 from models.splitter.joint import JointDecoder, JointSettings, entity_ends, inside_entity, intent_evidence
 from models.splitter.scorer import RequestScorer

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from models.lexicon.gazetteer import Gazetteer, GazetteerHit, load_gazetteer
+from models.lexicon.gazetteer import Gazetteer, GazetteerHit
+from models.lexicon.gazetteer_load import load_gazetteer
 from models.lexicon.live import LiveGazetteer
 from models.lexicon.manifest import read_manifest
 

@@ -14,14 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from models.common.errors import LexiconError
-from models.lexicon.gazetteer import (
-    Gazetteer,
-    GazetteerHit,
-    build_cache_in_subprocess,
-    content_hash,
-    load_gazetteer,
-    resolved_dirs,
-)
+from models.lexicon.gazetteer import Gazetteer, GazetteerHit
+from models.lexicon.gazetteer_cache import content_hash
+from models.lexicon.gazetteer_load import build_cache_in_subprocess, load_gazetteer, resolved_dirs
 
 Dirs = Sequence[tuple[str, str | Path]]
 

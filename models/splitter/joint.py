@@ -206,7 +206,7 @@ def intent_evidence(checkpoint: str | Path, lexicon_dirs: Sequence[tuple[str, st
     as the pipeline feeds them."""
     from models.intent.inference import IntentClassifier
     from models.lexicon.features import gazetteer_featurizer
-    from models.lexicon.gazetteer import load_gazetteer
+    from models.lexicon.gazetteer_load import load_gazetteer
 
     return intent_confidence(IntentClassifier.from_pretrained(checkpoint),
                              gazetteer_featurizer(load_gazetteer(list(lexicon_dirs), cache_dir)))

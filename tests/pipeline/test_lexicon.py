@@ -1,8 +1,9 @@
 from pathlib import Path
 
+import ahocorasick
 import pytest
 
-from models.lexicon import gazetteer as gz
+from models.lexicon import gazetteer_load as gz
 from models.lexicon.manifest import load_domain
 from pipeline.errors import LexiconError
 
@@ -113,8 +114,8 @@ def test_a_planted_cache_file_never_runs_code(mini_lexicons, tmp_path, monkeypat
 
     (cache / f"{digest}.aho").write_bytes(b"\x00" * 64)  # a tampered automaton beside its genuine JSON
     parsed = []
-    real_load = gz.ahocorasick.load
-    monkeypatch.setattr(gz.ahocorasick, "load", lambda *a: parsed.append(a) or real_load(*a))
+    real_load = ahocorasick.load
+    monkeypatch.setattr(ahocorasick, "load", lambda *a: parsed.append(a) or real_load(*a))
     assert gz.load_gazetteer(dirs, cache).lookup("稻香")[0].source.slot == "song"
     assert parsed == []  # its checksum failed, so it was never parsed: rebuilt instead
     gz._LOADED.clear()  # as in a new process: nothing loaded in memory

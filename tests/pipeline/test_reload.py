@@ -42,16 +42,16 @@ def test_reload_during_concurrent_calls(mini_lexicons):
 def test_reload_builds_in_a_child_and_only_reads_the_cache_in_the_server(mini_lexicons, tmp_path, monkeypatch):
     """A build holds the GIL: a reload leaves it to a child process, which writes the cache; the serving process
     only reads it. A reload of unchanged lexicons reads nothing and swaps nothing."""
-    from models.lexicon import gazetteer
+    from models.lexicon import gazetteer_load as gazetteer
 
     cache = tmp_path / "cache"
     pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "reply=none", f"slots.cache_dir={cache}"))
     assert len(list(cache.glob("*.json"))) == 1  # start-up builds and caches once
     written, built, read = [], [], []
-    monkeypatch.setattr(gazetteer, "_write_cache", lambda *a: written.append(a))
-    real_build, real_read = gazetteer.build_gazetteer, gazetteer._read_cache
+    monkeypatch.setattr(gazetteer, "save_cache", lambda *a: written.append(a))
+    real_build, real_read = gazetteer.build_gazetteer, gazetteer.read_cache
     monkeypatch.setattr(gazetteer, "build_gazetteer", lambda *a, **k: built.append(1) or real_build(*a, **k))
-    monkeypatch.setattr(gazetteer, "_read_cache", lambda *a: read.append(1) or real_read(*a))
+    monkeypatch.setattr(gazetteer, "read_cache", lambda *a: read.append(1) or real_read(*a))
     before = pipe.stage("slots").gazetteer
     assert pipe.reload_lexicons() is False and read == []
     assert pipe.stage("slots").gazetteer is before
@@ -64,7 +64,7 @@ def test_reload_builds_in_a_child_and_only_reads_the_cache_in_the_server(mini_le
 
 
 def test_cache_folder_keeps_the_newest_automata(tmp_path):
-    from models.lexicon.gazetteer import _prune
+    from models.lexicon.gazetteer_cache import prune
 
     for i in range(5):
         for suffix in (".aho", ".json"):
@@ -72,7 +72,7 @@ def test_cache_folder_keeps_the_newest_automata(tmp_path):
             os.utime(tmp_path / f"{i}{suffix}", (i, i))
     (tmp_path / "old.pkl").write_bytes(b"x")  # an earlier version's pickle: never read, so removed
     (tmp_path / "fresh.aho").write_bytes(b"x")  # a writer's first file, its JSON not yet there: kept
-    _prune(tmp_path, keep=2)
+    prune(tmp_path, keep=2)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["3.aho", "3.json", "4.aho", "4.json", "fresh.aho"]
 
 
@@ -80,14 +80,15 @@ def test_reload_helper_never_imports_code_from_the_current_folder(mini_lexicons,
     """``duihua serve`` started in a folder that holds a ``models/`` package or a module named like a standard
     one: the helper process must import duihua's and Python's own (``python -c`` puts the current folder first
     on its path)."""
-    from models.lexicon import gazetteer
+    from models.lexicon import gazetteer_load as gazetteer
 
     planted = tmp_path / "here" / "models" / "lexicon"
     planted.mkdir(parents=True)
     marker = tmp_path / "pwned"
     for folder in (planted.parent, planted):
         (folder / "__init__.py").write_text(f"open({str(marker)!r}, 'w')\n", encoding="utf-8")
-    (planted / "gazetteer.py").write_text(f"open({str(marker)!r}, 'w')\n", encoding="utf-8")
+    for module in ("gazetteer", "gazetteer_cache", "gazetteer_load"):
+        (planted / f"{module}.py").write_text(f"open({str(marker)!r}, 'w')\n", encoding="utf-8")
     (tmp_path / "here" / "json.py").write_text(f"open({str(marker)!r}, 'w')\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path / "here")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "here"))
