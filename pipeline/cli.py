@@ -461,11 +461,26 @@ def parse_intermixed(parser: argparse.ArgumentParser, argv: Sequence[str] | None
     return args
 
 
+def reopen_closed_log_streams(loggers: Sequence[str] = ("", "transformers")) -> None:
+    """Point stream handlers whose stream has been closed at the current ``sys.stderr``.
+
+    Why: ``logging.basicConfig`` and transformers bind ``sys.stderr`` as it was at their first use. When
+    ``main()`` runs again in one process after that stream was closed (a caller's redirect, a test's captured
+    stderr), every warning became a "--- Logging error ---" traceback instead of the message."""
+    for name in loggers:
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+                with handler.lock:   # not setStream: it flushes the closed stream first
+                    handler.stream = sys.stderr
+                    handler.__dict__.pop("flush", None)   # transformers pins the first stream's flush too
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse_intermixed(parser, argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    reopen_closed_log_streams()
     try:
         return args.func(args)
     except DuihuaError as exc:

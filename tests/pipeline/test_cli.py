@@ -129,7 +129,7 @@ def test_console_script_exits_2_without_traceback(tmp_path):
 def test_train_segmenter_config_mistakes_are_one_line_errors(override, message, capsys):
     assert main(["train", "segmenter", *override.split()]) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message in err and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize(("stage", "override", "message"), [
@@ -151,7 +151,7 @@ def test_train_splitter_config_mistakes_are_one_line_errors(stage, override, mes
             "data.train_examples=32", "trainer.max_steps=1"]
     assert main(["train", stage, *safe, *override.split()]) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message in err and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize("override, message", [
@@ -166,7 +166,7 @@ def test_train_intent_config_mistakes_are_one_line_errors(override, message, cap
             "trainer.max_steps=1"]
     assert main(["train", "intent", *safe, *override.split()]) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    assert message in err and "Traceback" not in err, err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("override, message", [
@@ -180,7 +180,7 @@ def test_train_reply_config_mistakes_are_one_line_errors(override, message, caps
             "trainer.max_steps=1"]
     assert main(["train", "reply", *safe, override]) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    assert message in err and "Traceback" not in err, err and err.count("\n") == 1
 
 
 @pytest.fixture
