@@ -4,11 +4,11 @@ Train on K = 5, 10, 20 examples per domain (``models/intent/shots.py``, drawn pe
 training file; score on SMP2017 ``develop.jsonl`` (the repo's dev split; 770 queries, 31 domains). Systems:
 
   tfidf      character 1–3-gram TF-IDF + logistic regression (scikit-learn)
-  full       TextClassifier, every parameter trains              (models/intent/text_classifier.py)
+  full       TextClassifier, every parameter trains              (models/fewshot/text_classifier.py)
   freeze     embeddings + lowest 3 of 4 layers frozen
   bitfit     bias terms + head
   adapter    bottleneck adapters + head
-  ptuning    prompt vectors only, cloze-scored by the frozen MLM head (models/intent/cloze.py)
+  ptuning    prompt vectors only, cloze-scored by the frozen MLM head (models/fewshot/cloze.py)
   pet        one cloze model per pattern (encoder + MLM head train), label distributions averaged
   pet-distill  pet's ensemble labels the unlabeled rest of the training file; a full TextClassifier learns
              from those soft labels plus the K labelled examples (few-shot rows only)
@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from models.fewshot.methods import run_method
 from models.intent.data import load_splits
-from models.intent.fewshot import run_method
 from models.intent.shots import sample_shots
 from pipeline.config import load_config
 

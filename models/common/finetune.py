@@ -13,7 +13,7 @@
 The task head, which is new, always trains. Adapters and prompts are installed with forward hooks on the
 existing ``BertModel`` (no wrapper), so parameter names of the base encoder stay unchanged and a delta
 (``models/common/delta.py``) composes onto a plain pre-trained encoder.
-``pet`` is the cloze method of ``models/intent/cloze.py``; its encoder is trained with one of the above.
+``pet`` is the cloze method of ``models/fewshot/cloze.py``; its encoder is trained with one of the above.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def apply_finetune(model: nn.Module, encoder: nn.Module, method: str = "full", f
     on ``model``: its non-encoder parameters (task heads) always train. Returns parameter counts."""
     check_options(method, {"adapter_size": adapter_size, "prompt_tokens": prompt_tokens, "reparam": reparam})
     if method == "pet":
-        raise FinetuneConfigError("finetune.method=pet is a cloze model of its own (models/intent/cloze.py); "
+        raise FinetuneConfigError("finetune.method=pet is a cloze model of its own (models/fewshot/cloze.py); "
                                   "the encoder stages take full, freeze, bitfit, adapter or ptuning")
     layers = encoder.encoder.layer
     if method == "freeze" and not freeze_layers:

@@ -21,7 +21,7 @@ import numpy as np
 
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
-from models.common.finetune import apply_finetune, check_options, finetune_kwargs, unused_ids
+from models.common.finetune import apply_finetune, check_options, finetune_kwargs
 from models.common.slot_tags import SlotTagVocab, slot_types_of
 from models.common.training import ListDataset, run_record, run_training, save_trained, set_seed, write_train_result
 from models.encoder.modeling import load_encoder
@@ -44,9 +44,9 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     head = cfg["model"]["head"]
     finetune = cfg.get("finetune") or {}
     check_options(finetune.get("method", "full"), finetune)
-    if finetune.get("method") in ("pet", "ptuning") and list(cfg["data"]["datasets"]) != ["smp2017"]:
-        raise TrainConfigError(f"finetune.method={finetune['method']} classifies SMP2017 domains with a cloze "
-                               "pattern; set data.datasets=[smp2017]")
+    if finetune.get("method") in ("pet", "ptuning"):   # scored through an MLM head this classifier has not got
+        raise TrainConfigError(f"finetune.method={finetune['method']} trains cloze models, not this classifier: "
+                               f"`duihua train intent-fewshot finetune.method={finetune['method']}`")
     shots = cfg["data"].get("shots")
     if shots is not None and int(shots) < 1:
         raise TrainConfigError(f"data.shots must be >= 1 (examples per class), got {shots}")
@@ -173,10 +173,6 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
     check_config(cfg)
     finetune = cfg.get("finetune") or {}
     method = finetune.get("method", "full")
-    if method in ("pet", "ptuning"):
-        from models.intent.cloze_stage import train_cloze_stage
-
-        return train_cloze_stage(cfg)
     t0 = time.time()
     set_seed(cfg["seed"])
     data = cfg["data"]
@@ -203,8 +199,8 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
     model = build_model(encoder, head, cfg["model"].get("encoder_layers"))
     del encoder
     knobs = finetune_kwargs(finetune)
-    params = apply_finetune(model, model.encoder, prompt_ids=unused_ids(model.encoder, tokenizer), **knobs)
-    model.finetune = knobs if method != "full" else None   # load() replays it (adapters, prompts)
+    params = apply_finetune(model, model.encoder, **knobs)
+    model.finetune = knobs if method != "full" else None   # load() replays it (adapters)
     trainer_cfg = dict(cfg["trainer"])
     rate = (finetune.get("learning_rate") or {}).get(method)
     if rate:   # a parameter-efficient method trains few, fresh parameters: they take larger steps
@@ -224,9 +220,6 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
     temps = fit_temperatures(IntentClassifier(model, char_ids, pad_id), dev_all, dev_all_slots, shared)
     model.head_config.domain_temperature = temps["domain_temperature"]
     model.head_config.intent_temperature = temps["intent_temperature"]
-    if getattr(model.encoder, "prompt", None) is not None:
-        model.encoder.prompt.bake()   # store the prompts an MLP reparameterisation produced, not the MLP
-        model.finetune = {**knobs, "reparam": "none"}
     delta_base = cfg["encoder"]["pretrained"] if method != "full" else None
     save_trained(model, tokenizer, output_dir, trainer.state.log_history, delta_base=delta_base)
     clf = IntentClassifier.from_pretrained(output_dir)   # score what was saved: fp16 weights, fitted temperatures

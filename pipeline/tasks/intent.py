@@ -49,7 +49,8 @@ def dev_metric(model: Any, cfg: Mapping[str, Any]) -> tuple[str, float | None]:
 TASK = StageTask(
     "intent",
     {"intent": "models.intent.train:train_from_config",
-     "intent-distill": "models.intent.distill:distill_from_config"},
+     "intent-distill": "models.intent.distill:distill_from_config",
+     "intent-fewshot": "models.fewshot.train:train_from_config"},   # research: cloze models, not a stage artefact
     evaluator="pipeline.evaluate.intent:evaluate",
     checkpoint_overrides=lambda d: ["intent=slot_attention", f"intent.checkpoint={d}"],
     exporter=Exporter(load, raw_outputs, dev_metric),

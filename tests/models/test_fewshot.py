@@ -19,9 +19,8 @@ from models.common.delta import read_delta_config, save_delta, stored_bytes
 from models.common.errors import TrainConfigError
 from models.common.finetune import FinetuneConfigError, apply_finetune
 from models.common.simple_training import train_steps
-from models.intent.cloze import PatternError, parse_pattern, verbalizer_ids
-from models.intent.data import IntentExample
-from models.intent.fewshot import (
+from models.fewshot.cloze import PatternError, parse_pattern, verbalizer_ids
+from models.fewshot.methods import (
     build_cloze,
     cloze_knobs,
     load_fewshot,
@@ -29,8 +28,9 @@ from models.intent.fewshot import (
     run_method,
     train_classifier,
 )
+from models.fewshot.text_classifier import encode_text_ids
+from models.intent.data import IntentExample
 from models.intent.shots import sample_shots
-from models.intent.text_classifier import encode_text_ids
 from models.tokenization import build_tokenizer, build_vocab, count_chars
 from pipeline.config import ROOT
 from tests.conftest import DATA
@@ -73,7 +73,7 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("method", ["full", "freeze", "bitfit", "adapter", "ptuning"])
 def test_classifier_trains_exactly_the_parameters_its_method_names(tiny_mlm, method):
-    from models.intent.text_classifier import TextClassifier
+    from models.fewshot.text_classifier import TextClassifier
 
     encoder, tokenizer = load_fp32(tiny_mlm)
     model = TextClassifier(encoder, len(LABELS))
@@ -233,7 +233,8 @@ def test_cloze_knobs_follow_the_method():
     (["finetune.method=lora"], "finetune.method: expected one of full, freeze, bitfit, adapter, ptuning, pet"),
     (["finetune.adapter_size=0"], "finetune.adapter_size must be >= 1"),
     (["finetune.method=ptuning", "finetune.reparam=lstm"], "finetune.reparam"),
-    (["finetune.method=pet"], "set data.datasets=\\[smp2017\\]"),
+    (["finetune.method=pet"], "duihua train intent-fewshot finetune.method=pet"),
+    (["finetune.method=ptuning"], "duihua train intent-fewshot finetune.method=ptuning"),
     (["data.shots=0"], "data.shots must be >= 1"),
 ])
 def test_bad_finetune_options_fail_before_training_with_the_key_named(overrides, message):
@@ -273,3 +274,29 @@ def test_other_stages_replay_the_method_when_loading_their_checkpoint(tmp_path, 
     h = model.encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
     assert h.shape == (1, 5, 32)   # prompt positions are dropped again
     assert torch.equal(h, again.encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state)
+
+
+def test_train_intent_fewshot_writes_one_delta_per_pattern_and_refuses_other_methods(tiny_mlm, tiny_nlu_data,
+                                                                                      tmp_path):
+    """``duihua train intent-fewshot`` end to end on miniature SMP2017 data: K shots per domain, one stored
+    delta per cloze pattern, dev accuracy recorded; a method that is not a cloze method is refused in one line."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from models.fewshot.train import train_from_config
+    from pipeline.config import load_config
+    from pipeline.tasks import trainer
+
+    tiny = finetune_cfg()
+    overrides = [f"data.dir={tiny_nlu_data}", f"encoder.pretrained={tiny_mlm}", f"output_dir={tmp_path / 'out'}",
+                 "data.shots=1", "finetune.pet.patterns=" + json.dumps(tiny["pet"]["patterns"], ensure_ascii=False),
+                 *(f"finetune.small_data.{k}={v}" for k, v in tiny["small_data"].items())]
+    cfg = OmegaConf.to_container(load_config("train/intent-fewshot", overrides), resolve=True)
+    assert trainer("intent-fewshot") is train_from_config
+    result = train_from_config(cfg)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["pet-0", "pet-1", "train_result.json"]
+    assert result["train_examples"] == 3 and result["dev_examples"] == 3 and 0 <= result["smp2017_accuracy"] <= 100
+    assert load_fewshot(tmp_path / "out" / "pet-0").probabilities(["北京天气"]).shape == (1, 3)
+    with pytest.raises(TrainConfigError, match="intent-fewshot trains pet or ptuning"):
+        train_from_config({**cfg, "finetune": {**cfg["finetune"], "method": "adapter"}})

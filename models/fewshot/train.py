@@ -1,7 +1,7 @@
-"""``duihua train intent finetune.method=pet|ptuning``: cloze-scored SMP2017 domain classification.
+"""``duihua train intent-fewshot``: cloze-scored SMP2017 domain classification (``finetune.method=pet|ptuning``).
 
 The slot-aware classifier has no MLM head to score a pattern with, so these two methods train the cloze
-models of ``fewshot.py`` instead (with ``data.shots=K`` on K examples per domain; the rest of the training
+models of ``methods.py`` instead (with ``data.shots=K`` on K examples per domain; the rest of the training
 file is the unlabeled pool for ``finetune.pet.distill``). ``output_dir`` receives one delta per pattern
 (``pet-0``, ``pet-1``, … or ``ptuning-0``; ``pet-distilled`` with distillation) and ``train_result.json``.
 """
@@ -13,13 +13,32 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from models.common.errors import TrainConfigError
 from models.common.training import write_train_result
+from models.fewshot.methods import run_method
 from models.intent.data import load_splits
-from models.intent.fewshot import run_method
 from models.intent.shots import sample_shots
+from models.intent.train import check_config as check_intent_config
+
+CLOZE_METHODS = ("pet", "ptuning")
 
 
-def train_cloze_stage(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def check_config(cfg: Mapping[str, Any]) -> None:
+    """Fail in a second on what a user can get wrong: the intent trainer's checks, then the cloze method's."""
+    finetune = cfg.get("finetune") or {}
+    method = finetune.get("method")
+    if method not in CLOZE_METHODS:
+        raise TrainConfigError(f"finetune.method={method}: intent-fewshot trains pet or ptuning "
+                               "(the other methods fine-tune the shipped classifier: `duihua train intent`)")
+    if list(cfg["data"]["datasets"]) != ["smp2017"]:
+        raise TrainConfigError(f"finetune.method={method} classifies SMP2017 domains with a cloze pattern; "
+                               "set data.datasets=[smp2017]")
+    check_intent_config({**cfg, "finetune": {**finetune, "method": "full"}})
+
+
+def train_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``duihua train intent-fewshot``: ``finetune.method`` cloze models on ``data.shots`` per domain."""
+    check_config(cfg)
     t0 = time.time()
     data, finetune = cfg["data"], cfg["finetune"]
     method, seed = finetune["method"], int(cfg["seed"])

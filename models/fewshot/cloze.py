@@ -27,7 +27,7 @@ from torch.nn import functional as F
 from models.common.char_ids import CharIds
 from models.common.errors import TrainConfigError
 from models.common.precision import length_batches
-from models.intent.text_classifier import pad_batch
+from models.fewshot.text_classifier import pad_batch
 from models.normalization import normalize
 
 MASK = "[MASK]"

@@ -9,7 +9,7 @@
 
 Each trained model is saved as a delta (``models/common/delta.py``) when ``out_dir`` is given: only its
 trained parameters and a reference to the base encoder, and ``load_fewshot`` composes it again.
-Used by ``duihua train intent finetune.method=pet|ptuning`` (``cloze_stage.py``) and ``bench/fewshot.py``.
+Used by ``duihua train intent-fewshot`` (``train.py``) and ``bench/fewshot.py``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from models.common.finetune import apply_finetune, finetune_kwargs, parameter_co
 from models.common.simple_training import steps_for, train_steps
 from models.common.training import set_seed
 from models.encoder.modeling import load_encoder
-from models.intent.cloze import ClozeClassifier, parse_pattern, verbalizer_ids
-from models.intent.text_classifier import TextClassifier, encode_text_ids
+from models.fewshot.cloze import ClozeClassifier, parse_pattern, verbalizer_ids
+from models.fewshot.text_classifier import TextClassifier, encode_text_ids
 
 
 def load_fp32(base: str | Path, mlm: bool = False) -> tuple[Any, Any]:
