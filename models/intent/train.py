@@ -169,7 +169,9 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
     """Train into ``output_dir``. ``featurize`` maps texts to ``char_slots`` and ``entity_pool`` lists lexicon
     surfaces per slot type (both from ``models.lexicon.features``); without a pool there is no entity swap.
     ``soft_labels`` (distillation, ``models/intent/distill.py``) gives the teachers' domain and intent
-    probabilities for each training input, as the student will see it (augmented)."""
+    probabilities for each training input, as the student will see it (augmented). Longer than the other
+    functions on purpose: its steps share the label spaces, vocabularies and model, and it reads top to bottom
+    as the recipe the model card documents."""
     check_config(cfg)
     finetune = cfg.get("finetune") or {}
     method = finetune.get("method", "full")

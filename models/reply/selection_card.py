@@ -11,6 +11,8 @@ from models.common.cards import relative_path
 
 def write_selection_card(folder: Path, cfg: Mapping[str, Any], result: Mapping[str, Any],
                          curve: Sequence[Mapping[str, Any]]) -> None:
+    """``README.md`` of a reply-ranker checkpoint. One template on purpose: it reads top to bottom as the card
+    it renders."""
     spec, data = cfg["ranker"], cfg["data"]
     size_mb = sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 1e6
     encoder = relative_path(str(cfg["encoder"]["pretrained"]), cfg["paths"]["root"])

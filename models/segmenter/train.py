@@ -128,7 +128,20 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         raise TrainConfigError(f"data.dir={data_cfg['dir']}: missing {missing} (see ../shared/data/PROVENANCE.md)")
 
 
+def weighted_items(encoded: Mapping[str, list[dict[str, Any]]], weights: Mapping[str, float],
+                   rng: random.Random) -> list[dict[str, Any]]:
+    """Each view's examples repeated by the whole part of its weight, plus a sample of the fractional part."""
+    items: list[dict[str, Any]] = []
+    for k, view in encoded.items():
+        whole, frac = divmod(float(weights[k]), 1)
+        items += view * int(whole) + rng.sample(view, round(frac * len(view)))
+    return items
+
+
 def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """``duihua train segmenter``: views -> bigrams and word lists -> weighted items -> Trainer -> fp16
+    checkpoint, dev scores and model card. Longer than the other functions on purpose: its steps share the
+    views, vocabulary and word lists, and it reads top to bottom as the recipe the model card documents."""
     check_config(cfg)
     t0 = time.time()
     set_seed(cfg["seed"])
@@ -155,12 +168,10 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
     corpus_words = {w for train, _ in views.values() for s in train for w in s}  # all of it, whatever max_examples
     dev_wordhood = Wordhood(held_out_lists(cfg, lists, dev, corpus_words)) if lists else None
     dropout = float((cfg.get("wordhood") or {}).get("dropout") or 0.0)
-    train_items: list[dict[str, Any]] = []
-    for k, folded in folded_views.items():
-        featurize = WordhoodFeaturizer(wordhood, dropout, derived_sources(cfg, k), cfg["seed"])
-        encoded = encode_view(folded, VIEW_GRANULARITY[k], char_ids, vocab, max_chars, featurize)
-        whole, frac = divmod(float(weights[k]), 1)
-        train_items += encoded * int(whole) + rng.sample(encoded, round(frac * len(encoded)))
+    train_items = weighted_items({k: encode_view(folded, VIEW_GRANULARITY[k], char_ids, vocab, max_chars,
+                                                 WordhoodFeaturizer(wordhood, dropout, derived_sources(cfg, k),
+                                                                    cfg["seed"]))
+                                  for k, folded in folded_views.items()}, weights, rng)
     eval_items: list[dict[str, Any]] = []  # the held-out lists: model selection must not reward trusting dev words
     for k, sentences in dev.items():
         sample = rng.sample(sentences, min(data_cfg["eval_examples"], len(sentences)))
@@ -194,12 +205,7 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
         wordhood.save(output_dir)
     for k, sentences in dev.items():
         write_sighan(sentences, work_dir / "dev" / f"{k}.txt")
-    segmenter = Segmenter.from_pretrained(output_dir)
-    scores = dev_scores(segmenter, dev, train_words)
-    shipped_lists = {}
-    if wordhood is not None:  # the headline figures: dev as a test set, its own words not in the lists
-        shipped_lists, segmenter.wordhood = scores, dev_wordhood
-        scores = dev_scores(segmenter, dev, train_words)
+    scores, shipped_lists = score_saved(output_dir, dev, train_words, dev_wordhood)
     result = {
         "fine_f1": scores["pku_fine"]["f1"], "coarse_f1": scores["msr"]["f1"],
         "pku_coarse_f1": scores["pku_coarse"]["f1"], "dev": scores, "dev_shipped_lists": shipped_lists,
@@ -210,4 +216,16 @@ def train(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> dict[str, An
 
     write_model_card(output_dir, cfg, result)
     return {k: v for k, v in result.items() if not isinstance(v, dict)}
+
+
+def score_saved(folder: Path, dev: Mapping[str, Any], train_words: set[str], dev_wordhood: Wordhood | None
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Dev scores of the saved (fp16) checkpoint. With word lists the headline scores use the held-out lists
+    (dev as a test set: its own words not in them); the scores with the shipped lists come second."""
+    segmenter = Segmenter.from_pretrained(folder)
+    scores = dev_scores(segmenter, dev, train_words)
+    if dev_wordhood is None:
+        return scores, {}
+    segmenter.wordhood = dev_wordhood
+    return dev_scores(segmenter, dev, train_words), scores
 

@@ -94,7 +94,9 @@ def training_set(cfg: Mapping[str, Any], train: Sequence[SlotExample], featurize
 
 
 def train(cfg: Mapping[str, Any], featurize: Featurizer, pool: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """Train into ``output_dir``; ``featurize`` gives gazetteer tags, ``pool`` the lexicon surfaces per type."""
+    """Train into ``output_dir``; ``featurize`` gives gazetteer tags, ``pool`` the lexicon surfaces per type.
+    Longer than the other functions on purpose: its steps share the splits, tag vocabulary and model, and it
+    reads top to bottom as the recipe the model card documents."""
     check_config(cfg)
     t0 = time.time()
     set_seed(int(cfg["seed"]))
