@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from models.common.jsonl import read_jsonl
+
 Format = Literal["smp2017", "smp2019"]
 SMP2017_TRAIN = "nlu/smp2017/train.jsonl"
 SMP2017_DEV = "nlu/smp2017/develop.jsonl"
@@ -49,14 +51,7 @@ def _text(value: object, where: str) -> str:
 
 def read_smp2017(path: Path) -> list[IntentExample]:
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"{where}: not valid JSON ({exc.msg})") from exc
+    for where, rec in read_jsonl(path, DataFormatError):
         if not isinstance(rec, dict) or "query" not in rec or "label" not in rec:
             raise DataFormatError(f'{where}: expected {{"query": ..., "label": ...}}')
         out.append(IntentExample(_text(rec["query"], where), _text(rec["label"], where)))

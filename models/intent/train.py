@@ -242,11 +242,9 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, entity_pool: Mapping[st
 
 def train_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """``duihua train intent``: the gazetteer featurizer from the config's ``slots`` node, then ``train``."""
-    from models.lexicon.features import featurizer_from_config
+    from models.lexicon.features import train_with_gazetteer
 
-    check_config(cfg)  # before the gazetteer is built: config mistakes fail in a second
-    featurize, pool = featurizer_from_config(cfg)
-    return train(cfg, featurize, pool)
+    return train_with_gazetteer(cfg, check_config, train)
 
 
 def head_accuracy(eval_pred: Any) -> dict[str, float]:

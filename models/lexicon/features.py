@@ -80,3 +80,12 @@ def featurizer_from_config(cfg: Mapping[str, Any]) -> tuple[Featurizer, dict[str
     gazetteer = load_gazetteer(selected_dirs(node.get("domains") or {}, node.get("extra_dirs") or ()),
                                node.get("cache_dir"))
     return gazetteer_featurizer(gazetteer), gazetteer.surfaces_by_slot()
+
+
+def train_with_gazetteer(cfg: Mapping[str, Any], check: Callable[[Mapping[str, Any]], None],
+                         train: Callable[[Mapping[str, Any], Featurizer, dict[str, list[str]]], Any]) -> Any:
+    """A lexicon-reading stage's ``duihua train``: ``check`` the config first (its mistakes fail in a second,
+    before the gazetteer is built), then ``train(cfg, featurizer, entity pool)``."""
+    check(cfg)
+    featurize, pool = featurizer_from_config(cfg)
+    return train(cfg, featurize, pool)

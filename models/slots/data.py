@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.common.jsonl import read_jsonl
 from models.intent.data import SMP2019_DEV_PERCENT, SMP2019_TRAIN, DataFormatError, is_dev, read_smp2019
 
 CROSSWOZ_VAL = "nlu/crosswoz/nlu_val.jsonl"
@@ -65,13 +66,7 @@ def crosswoz_user_turns(path: Path) -> list[tuple[str, str, dict[str, list[str]]
     """``(dialog_id, turn text, {"<domain>-<slot>": [values]})`` for each user turn, ``Inform`` values that
     occur in the turn only (CrossWOZ values are not span-annotated)."""
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+    for _, rec in read_jsonl(path, DataFormatError):
         if rec.get("role") != "usr" or not str(rec.get("content", "")).strip():
             continue
         text = rec["content"]

@@ -19,7 +19,7 @@ from models.common.errors import TrainConfigError
 from models.common.slot_tags import SlotTagVocab
 from models.common.training import ListDataset, run_record, run_training, save_trained, set_seed, write_train_result
 from models.encoder.modeling import load_encoder
-from models.lexicon.features import CharTags, Featurizer, featurizer_from_config
+from models.lexicon.features import CharTags, Featurizer, train_with_gazetteer
 from models.slots.augment import drop_tags, swap_entities
 from models.slots.data import SlotExample, load_smp2017, load_splits, missing_files, write_dev_sets
 from models.slots.features import IGNORE, collate, encode
@@ -166,9 +166,7 @@ def train(cfg: Mapping[str, Any], featurize: Featurizer, pool: Mapping[str, Sequ
 
 def train_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """``duihua train slots``: the gazetteer featurizer from the config's ``slots`` node, then ``train``."""
-    check_config(cfg)   # before the gazetteer is built: config mistakes fail in a second
-    featurize, pool = featurizer_from_config(cfg)
-    return train(cfg, featurize, pool)
+    return train_with_gazetteer(cfg, check_config, train)
 
 
 def tag_accuracy(eval_pred: Any) -> dict[str, float]:

@@ -10,11 +10,11 @@ precision 0, not 1).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from models.common.jsonl import read_jsonl
 from models.splitter.scoring import gold_boundaries, score
 from models.splitter.synth import strip_punct
 from pipeline.errors import InputError
@@ -25,16 +25,10 @@ from pipeline.schema import PipelineResult, Query
 
 def read_records(path: Path) -> list[list[str]]:
     records = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+    for where, rec in read_jsonl(path, InputError):
         sents = rec.get("sentences") if isinstance(rec, dict) else None
         if not isinstance(sents, list) or not all(isinstance(s, str) for s in sents):
-            raise InputError(f'{path}:{lineno}: expected {{"sentences": ["...", ...]}}')
+            raise InputError(f'{where}: expected {{"sentences": ["...", ...]}}')
         cleaned = [c for c in map(strip_punct, sents) if c]
         if cleaned:
             records.append(cleaned)
