@@ -49,7 +49,7 @@ from models.segmenter.scoring import score, spans_cut
 from models.segmenter.wordhood import Wordhood
 from models.segmenter.wordhood_training import held_out_lists
 from pipeline.config import load_config
-from pipeline.evaluate.segment import read_gold
+from pipeline.evaluate.segmenter import read_gold
 from pipeline.report import print_report
 
 Cut = Callable[[list[str]], list[list[str]]]

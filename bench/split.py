@@ -52,7 +52,7 @@ from models.splitter.spans import punct_cuts
 from models.splitter.synth import synthesize
 from models.splitter.train import DEV_SEED, counts, dev_sets, load_groups, write_dev_sets
 from pipeline.config import ROOT, load_config
-from pipeline.evaluate.split import read_records
+from pipeline.evaluate.splitter import read_records
 from pipeline.report import print_report
 
 Cuts = Callable[[list[str]], list[list[int]]]

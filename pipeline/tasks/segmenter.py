@@ -28,7 +28,7 @@ def raw_outputs(model: Any, probes: Sequence[str]) -> list:
 def dev_metric(model: Any, cfg: Mapping[str, Any]) -> tuple[str, float | None]:
     """Fine word F1 on the PKU dev file ``duihua train segmenter`` writes."""
     from models.segmenter.scoring import score as segment_score
-    from pipeline.evaluate.segment import read_gold
+    from pipeline.evaluate.segmenter import read_gold
 
     path = Path(cfg["paths"]["root"]) / "outputs/segmenter/dev/pku_fine.txt"
     if not path.is_file():
@@ -42,7 +42,7 @@ def dev_metric(model: Any, cfg: Mapping[str, Any]) -> tuple[str, float | None]:
 TASK = StageTask(
     "segmenter",
     {"segmenter": "models.segmenter.train:train"},
-    evaluator="pipeline.evaluate.segment:evaluate",
+    evaluator="pipeline.evaluate.segmenter:evaluate",
     checkpoint_overrides=lambda d: ["segmenter=neural", f"segmenter.checkpoint={d}"],
     exporter=Exporter(load, raw_outputs, dev_metric),
     aliases=("segment",),

@@ -26,7 +26,7 @@ def dev_metric(model: Any, cfg: Mapping[str, Any]) -> tuple[str, float | None]:
     """Boundary F1 on the dev joins ``duihua train splitter-distill`` writes."""
     from models.splitter.scoring import gold_boundaries
     from models.splitter.scoring import score as split_score
-    from pipeline.evaluate.split import read_records
+    from pipeline.evaluate.splitter import read_records
 
     path = Path(cfg["paths"]["root"]) / "outputs/splitter/dev/requests.jsonl"
     if not path.is_file():
@@ -51,7 +51,7 @@ TASK = StageTask(
     {"splitter": "models.splitter.train:train",
      "splitter-distill": "models.splitter.distill:distill",
      "request-scorer": "models.splitter.scorer_train:train"},
-    evaluator="pipeline.evaluate.split:evaluate",
+    evaluator="pipeline.evaluate.splitter:evaluate",
     # the boundary tagger of the configured model splitter (neural, or joint with its scorer)
     checkpoint_overrides=lambda d: [f"splitter.checkpoint={d}"],
     exporter=Exporter(load, raw_outputs, dev_metric),

@@ -27,7 +27,7 @@ LIGHT = """
 import json, sys
 from models.segmenter.inference import Segmenter
 from models.slots.inference import SlotTagger
-from pipeline.stages.segment_neural import NeuralSegmenter
+from pipeline.stages.segmenter_neural import NeuralSegmenter
 import pipeline.stages.slots_fused
 args = json.loads(sys.argv[1])
 seg = Segmenter.from_pretrained(args["segmenter"], backend="onnx-int8", cache_dir=args["cache"])

@@ -32,7 +32,7 @@ from models.splitter.inference import Splitter
 from models.splitter.joint import JointDecoder
 from models.splitter.scorer import RequestScorer
 from pipeline.config import load_config
-from pipeline.stages.split_neural import NeuralSentenceSplitter
+from pipeline.stages.splitter_neural import NeuralSentenceSplitter
 
 cache, texts = sys.argv[1], json.loads(sys.argv[2])
 out = {}

@@ -194,7 +194,7 @@ def test_a_checkpoint_without_wordhood_refuses_user_words(tiny_segmenter_dir, tm
 
 def test_the_stage_names_a_missing_word_list_in_one_line(tiny_segmenter_dir, tmp_path):
     from pipeline.errors import ConfigError
-    from pipeline.stages.segment_neural import NeuralSegmenter
+    from pipeline.stages.segmenter_neural import NeuralSegmenter
 
     with pytest.raises(ConfigError, match=r"segmenter.extra_words: word list not found: .*nope.txt"):
         NeuralSegmenter(str(tiny_segmenter_dir), extra_words=[str(tmp_path / "nope.txt")])

@@ -1,7 +1,7 @@
 import json
 
 from pipeline.cli import main
-from pipeline.evaluate.split import gold_boundaries, read_records, score, strip_punct
+from pipeline.evaluate.splitter import gold_boundaries, read_records, score, strip_punct
 from tests.conftest import DATA
 
 

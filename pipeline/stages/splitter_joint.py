@@ -33,7 +33,7 @@ from models.splitter.spans import TERMINATORS
 from pipeline.errors import ConfigError
 from pipeline.stages.intent import load_intent
 from pipeline.stages.runtime_checks import load_checkpoint, resolve_runtime
-from pipeline.stages.split_neural import NeuralSentenceSplitter
+from pipeline.stages.splitter_neural import NeuralSentenceSplitter
 
 
 class JointSentenceSplitter(NeuralSentenceSplitter):

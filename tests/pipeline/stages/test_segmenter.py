@@ -1,7 +1,7 @@
 import pytest
 
 from pipeline.schema import PipelineResult, Query, Sentence
-from pipeline.stages.segment import JiebaSegmenter
+from pipeline.stages.segmenter import JiebaSegmenter
 
 
 @pytest.fixture(scope="module")

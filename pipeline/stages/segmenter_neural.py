@@ -15,7 +15,7 @@ from models.segmenter.inference import Segmenter
 from pipeline.errors import ConfigError
 from pipeline.schema import GRANULARITIES, Granularity, PipelineResult, Token
 from pipeline.stages.runtime_checks import load_checkpoint, resolve_runtime
-from pipeline.stages.segment import check_granularities
+from pipeline.stages.segmenter import check_granularities
 
 
 class NeuralSegmenter:

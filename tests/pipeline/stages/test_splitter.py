@@ -1,5 +1,5 @@
 from pipeline.schema import PipelineResult
-from pipeline.stages.split import PunctSentenceSplitter, WholeTextSplitter
+from pipeline.stages.splitter import PunctSentenceSplitter, WholeTextSplitter
 
 
 def split(text: str) -> list[tuple[str, int, int]]:
