@@ -4,7 +4,8 @@ Endpoints: ``POST /v1/parse`` {text, session_id?, lexicons?, granularities?} -> 
 ``POST /v1/parse/batch`` {queries: [...]} -> {results: [...]}; ``GET /healthz`` (the process is alive);
 ``GET /readyz`` (models loaded and warmed up: 200, else 503); ``POST /v1/lexicons/reload`` (atomic hot reload;
 ``Authorization: Bearer <server.reload_token>`` when one is set, never from another web origin);
-the demo page at ``/``; OpenAPI docs at ``/docs``.
+``GET /metrics`` (Prometheus text format, ``pipeline/http_metrics.py``); the demo page at ``/``; OpenAPI docs
+at ``/docs``.
 
 Every error is JSON ``{"error": one line}``: 400 bad request (unknown lexicon), 401/403 (reload without the
 token or with a wrong one, cross-origin reload), 404, 408 (headers not read within ``server.read_timeout_s``),
@@ -43,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pipeline.batching import Job, MicroBatcher, QueueFull, ShuttingDown, heap_trimmer
 from pipeline.errors import DuihuaError
 from pipeline.http_errors import ApiError, add_error_handlers, model_response, status_of
+from pipeline.http_metrics import CountRequests, ServerMetrics
 from pipeline.http_transport import BodyLimit, check_port_free, read_timeout, serve
 from pipeline.pipeline import Pipeline, check_length
 from pipeline.protocol import ChecksLexicons
@@ -154,6 +156,7 @@ class Service:
         self.reload_lock = asyncio.Lock()
         self._ids = itertools.count(1)
         self._trim = heap_trimmer() if server.trim_memory_s > 0 else None
+        self.metrics = ServerMetrics(lambda: self.batcher.queued)
 
     async def run(self, queries: list[Query], what: str) -> list[PipelineResult]:
         """Queue, wait (bounded by ``server.timeout_s``), log one JSON line; map failures to HTTP errors.
@@ -189,6 +192,8 @@ class Service:
             status = 500
             raise
         finally:
+            if status == 200 and job is not None:
+                self.metrics.observe_run(job.batch_size, [r.timings_ms for r in job.future.result()])
             if self.server.log_requests:
                 log_request(next(self._ids), what, queries, job, status, t0)
 
@@ -196,7 +201,12 @@ class Service:
         """Rebuild on a helper thread while the model thread keeps serving; one reload at a time."""
         async with self.reload_lock:
             t0 = time.perf_counter()
-            changed = await asyncio.to_thread(self._reload_and_trim)
+            try:
+                changed = await asyncio.to_thread(self._reload_and_trim)
+            except BaseException:
+                self.metrics.reloads.labels("failed").inc()
+                raise
+            self.metrics.reloads.labels("ok").inc()
             ms = round((time.perf_counter() - t0) * 1000, 1)
         answer: dict[str, object] = {"status": "reloaded", "changed": changed, "ms": ms}
         log.info(json.dumps({"event": "reload", **answer}))
@@ -249,6 +259,11 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if batcher.ready else 503)
 
 
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    return service_of(request).metrics.response()
+
+
 @router.post("/v1/parse", response_model=PipelineResult)
 async def parse(query: Query, request: Request) -> Response:
     return model_response((await service_of(request).run([query], "parse"))[0])
@@ -288,6 +303,7 @@ def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
                   description="Chinese dialogue NLU: split, segment, tag slots, classify intent, reply.")
     app.state.service, app.state.batcher = service, service.batcher
     app.add_middleware(BodyLimit, max_bytes=server.max_body_bytes)
+    app.add_middleware(CountRequests, metrics=service.metrics)   # added last: outermost, so it counts refusals
     add_error_handlers(app)
     app.include_router(router)
     if server.demo is not None:
