@@ -75,6 +75,7 @@ class RunStats:
     rss_before_mb: float = 0.0
     rss_after_mb: float = 0.0
     mean_batch: float = 0.0
+    metrics_parse_ok: float = 0.0   # growth of /metrics' duihua_http_requests_total{path="/v1/parse",status="200"}
     error_samples: list[str] = field(default_factory=list)
     abuse: collections.Counter[str] = field(default_factory=collections.Counter)  # "kind status" -> count
 
@@ -91,6 +92,8 @@ class RunStats:
                 "reloads": self.reloads, "rss_before_mb": round(self.rss_before_mb, 1),
                 "rss_after_mb": round(self.rss_after_mb, 1),
                 "rss_growth_mb": round(self.rss_after_mb - self.rss_before_mb, 1),
+                "metrics_parse_ok": int(self.metrics_parse_ok),
+                "metrics_match": int(self.metrics_parse_ok) == self.answered - self.errors,
                 "abuse": " ".join(f"{k}:{n}" for k, n in sorted(self.abuse.items()))}
 
 
@@ -253,6 +256,22 @@ def get_json(port: int, path: str) -> tuple[int, dict]:
     return status, json.loads(payload)
 
 
+def parse_ok_count(port: int) -> float:
+    """``/metrics``' count of 200 answers to ``POST /v1/parse``, read with prometheus-client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async def one() -> tuple[int, bytes]:
+        conn = Connection(port)
+        try:
+            return await conn.request("GET", "/metrics")
+        finally:
+            await conn.close()
+
+    _, payload = asyncio.run(one())
+    return sum(s.value for f in text_string_to_metric_families(payload.decode()) for s in f.samples
+               if s.name == "duihua_http_requests_total" and s.labels == {"path": "/v1/parse", "status": "200"})
+
+
 def start_server(overrides: list[str], port: int, workdir: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "pipeline.cli", "serve", f"server.host={HOST}", f"server.port={port}", *overrides]
     env = {**os.environ, "DUIHUA_CACHE_DIR": str(workdir / "cache")}  # reload builds do not fill ~/.cache
@@ -293,6 +312,7 @@ def run_mode(mode: str, texts: list[str], args: argparse.Namespace, workdir: Pat
         asyncio.run(drive(port, texts, 2 * args.concurrency, args.concurrency, 60, RunStats("warm-up")))
         stats.rss_before_mb = rss_mb(proc)
         before = get_json(port, "/readyz")[1]
+        ok_before = parse_ok_count(port)
 
         async def measured() -> str:
             if mode.endswith("+abuse"):
@@ -317,6 +337,7 @@ def run_mode(mode: str, texts: list[str], args: argparse.Namespace, workdir: Pat
         last_song = asyncio.run(measured())
         stats.rss_after_mb = rss_mb(proc)
         after = get_json(port, "/readyz")[1]
+        stats.metrics_parse_ok = parse_ok_count(port) - ok_before
         batches = after["batches"] - before["batches"]
         stats.mean_batch = (after["queries"] - before["queries"]) / batches if batches else 0.0
         if last_song:
