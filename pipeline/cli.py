@@ -191,6 +191,7 @@ def batch_results(pipe, queries: list, batch_size: int) -> Iterator[str]:  # noq
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.pipeline import Pipeline, check_length, runtime_config
+    from pipeline.startup_profile import StartupProfile
 
     overrides, rest = split_overrides(args.args)
     texts = ([args.text] if args.text is not None else []) + rest
@@ -202,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     output = check_output(args.output, args.input) if args.output else None
     if args.input:
         check_input_file(Path(args.input))
+    profile = StartupProfile() if args.profile_startup else None
     cfg = load_config("pipeline", overrides)
     runtime = runtime_config(cfg)
     reference_time = parse_reference_time(args.reference_time)
@@ -210,13 +212,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         queries = [parse_query(texts[0], ".txt", reference_time, "text")]
         check_length(texts[0], runtime.max_chars, "text")  # before loading any stage
-    pipe = Pipeline.from_cfg(cfg)
+    if profile is not None:
+        profile.mark("compose config, read input")
+    pipe = Pipeline.from_cfg(cfg, build_ms=profile.stage_ms if profile is not None else None)
+    if profile is not None:
+        profile.stages_built()
     if not args.input and output is None:
         print(pipe(queries[0]).model_dump_json(indent=None if args.compact else 2))
-        return 0
-    n = write_results(batch_results(pipe, queries, runtime.batch_size), output)
-    if output is not None:
-        print(f"wrote {n} results to {args.output}", file=sys.stderr)
+    else:
+        n = write_results(batch_results(pipe, queries, runtime.batch_size), output)
+        if output is not None:
+            print(f"wrote {n} results to {args.output}", file=sys.stderr)
+    if profile is not None:
+        profile.mark("first query" if len(queries) == 1 else f"{len(queries)} queries")
+        profile.report()
     return 0
 
 
@@ -400,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", help=".txt (one query per line) or .jsonl ({\"text\": ...} per line)")
     run.add_argument("--output", help="write JSONL results here instead of stdout")
     run.add_argument("--compact", action="store_true", help="one-line JSON for a single text")
+    run.add_argument("--profile-startup", action="store_true",
+                     help="print to stderr where the start-up went (imports, config, each stage, first query)")
     run.add_argument("--reference-time", metavar="ISO",
                      help="what 明天 / 半小时后 resolve against (ISO 8601, e.g. 2026-12-01T10:00); default: now")
     run.set_defaults(func=cmd_run)

@@ -68,10 +68,11 @@ class Pipeline:
         return cls.from_cfg(load_config(config_name, overrides))
 
     @classmethod
-    def from_cfg(cls, cfg: DictConfig) -> Pipeline:
-        """Build from an already composed config (the CLI validates inputs between composing and building)."""
+    def from_cfg(cls, cfg: DictConfig, build_ms: dict[str, float] | None = None) -> Pipeline:
+        """Build from an already composed config (the CLI validates inputs between composing and building);
+        ``build_ms`` receives each stage's build time (``duihua run --profile-startup``)."""
         runtime = runtime_config(cfg)   # first: a bad runtime key is named as such, not as the first stage's error
-        return cls(build_stages(cfg), runtime, cfg)
+        return cls(build_stages(cfg, build_ms), runtime, cfg)
 
     @property
     def stage_names(self) -> list[str]:

@@ -30,6 +30,18 @@ def test_run_prints_a_pipeline_result(capsys, mini_lexicons):
     assert [m.value for m in result.sentences[0].slots] == ["周杰伦", "稻香"]
 
 
+def test_profile_startup_reports_each_stage_on_stderr_and_keeps_stdout_a_result(capsys, mini_lexicons):
+    code, out, err = run_cli(capsys, "run", "--compact", "--profile-startup", *mini_overrides(mini_lexicons),
+                             "reply=none", "我想听周董的稻香")
+    assert code == 0 and PipelineResult.model_validate_json(out).sentences
+    rows = {line.rsplit(None, 1)[0]: float(line.rsplit(None, 1)[1]) for line in err.splitlines()
+            if line and line[0] != " " and line.split()[-1].replace(".", "").isdigit()}
+    stages = Pipeline.from_config(overrides=[*mini_overrides(mini_lexicons), "reply=none"]).stage_names
+    assert {f"build stage {name}" for name in stages} <= rows.keys()
+    assert "first query" in rows and rows["total"] >= sum(v for k, v in rows.items() if k != "total") - 0.5
+    assert "imported:" in err
+
+
 def test_run_input_file_to_output_keeps_one_line_per_input(capsys, mini_lexicons, tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("我想听稻香\n\n北京南站\n", encoding="utf-8")
