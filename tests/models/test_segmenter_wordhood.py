@@ -210,3 +210,13 @@ def test_encode_example_pads_the_wordhood_bits_like_the_ids(tiny_tokenizer):
     ex = encode_example(list("北京"), "fine", char_ids, BigramVocab([]), wordhood=wordhood.bits(list("北京")))
     assert len(ex["wordhood"]) == len(ex["input_ids"]) == 5
     assert ex["wordhood"][[0, 1, 4]].tolist() == [0, 0, 0] and ex["wordhood"][2] == bit(0, "B", 2)
+
+
+@pytest.mark.parametrize("word", ["北京大学", "１９９８年", "mp3播放器", "3.5公里", "Ａ股", "　全角 空格", "卡拉OK", "",
+                                  "ⅱ型", "٣个", "😀表情", "Ⅻ", "ｑｑ音乐"])
+def test_the_fast_fold_of_list_words_is_the_model_view(word):
+    """fold_word skips the regex walk for words with nothing to fold; it must give what model_view gives."""
+    from models.charmap import model_view
+    from models.segmenter.wordhood import fold_word
+
+    assert fold_word(word) == "".join(model_view(word)[0])
