@@ -118,7 +118,6 @@ def write_loss_curve(folder: Path, history: Sequence[Mapping[str, Any]],
     (Path(folder) / "loss_curve.json").write_text(json.dumps([c for c in curve if len(c) > 1], indent=1))
 
 
-
 def save_trained(model: Any, tokenizer: Any, folder: Path, history: Sequence[Mapping[str, Any]],
                  **save_kwargs: Any) -> None:
     """What every fine-tuned stage writes for its checkpoint: the model's own ``save`` (fp16 weights + JSON
@@ -143,6 +142,7 @@ def write_train_result(folder: Path, result: Mapping[str, Any]) -> None:
     reused teachers, ``eval_only``) reads back."""
     (Path(folder) / "train_result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
                                                     encoding="utf-8")
+
 
 def precision_flags(cpu_bf16: bool = False) -> dict[str, bool]:
     """bf16 where the GPU supports it, else fp16 on GPU; on CPU fp32, or bf16 autocast when ``cpu_bf16`` is
