@@ -13,18 +13,17 @@ checked before the automaton is parsed. A file that fails any check is ignored a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import ahocorasick
 
+from models.common.disk_cache import file_sha256, temp_path
+from models.common.disk_cache import prune as prune_pairs
 from models.common.errors import LexiconError
 from models.lexicon.gazetteer import Entries, Gazetteer, SlotSource
 from models.lexicon.manifest import MANIFEST_NAME, read_manifest
@@ -61,7 +60,7 @@ def read_meta(cache: Path, digest: str) -> dict | None:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         if meta.get("format") != _CACHE_FORMAT or meta.get("content_hash") != digest:
             return None
-        if meta["automaton_sha256"] is not None and _file_sha256(automaton_file) != meta["automaton_sha256"]:
+        if meta["automaton_sha256"] is not None and file_sha256(automaton_file) != meta["automaton_sha256"]:
             raise ValueError(f"{automaton_file.name} does not match its checksum")
         return meta
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -101,14 +100,14 @@ def save_cache(gazetteer: Gazetteer, cache: Path) -> None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         checksum = None
         if gazetteer.automaton is not None:
-            tmp = _temp_path(cache.parent, ".aho.tmp")
+            tmp = temp_path(cache.parent, ".aho.tmp")
             gazetteer.automaton.save(str(tmp))
-            checksum = _file_sha256(tmp)
+            checksum = file_sha256(tmp)
             os.replace(tmp, cache.with_suffix(".aho"))
         meta = {"format": _CACHE_FORMAT, "content_hash": gazetteer.content_hash, "automaton_sha256": checksum,
                 "domains": gazetteer.domains, "entries": gazetteer.entries.to_json(),
                 "sources": [[s.domain, s.slot, s.file, s.priority] for s in gazetteer.sources]}
-        tmp = _temp_path(cache.parent, ".json.tmp")
+        tmp = temp_path(cache.parent, ".json.tmp")
         tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, cache.with_suffix(".json"))
         prune(cache.parent, keep=CACHE_KEEP)
@@ -116,29 +115,9 @@ def save_cache(gazetteer: Gazetteer, cache: Path) -> None:
         log.warning("could not write gazetteer cache %s (%s)", cache, exc)
 
 
-def _temp_path(folder: Path, suffix: str) -> Path:
-    fd, name = tempfile.mkstemp(dir=folder, suffix=suffix)
-    os.close(fd)
-    return Path(name)
-
-
-def _file_sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def prune(cache_dir: Path, keep: int) -> None:
     """Delete all but the ``keep`` most recently written automata (each lexicon edit makes a new one), and the
     pickles of earlier versions, which are never read."""
     for legacy in cache_dir.glob("*.pkl"):
         legacy.unlink(missing_ok=True)
-    stale = time.time() - 3600  # a writer killed between its two files leaves these behind
-    for orphan in [*cache_dir.glob("*.tmp"), *cache_dir.glob("*.aho")]:
-        if orphan.suffix == ".tmp" or not orphan.with_suffix(".json").exists():
-            with contextlib.suppress(OSError):
-                if orphan.stat().st_mtime < stale:
-                    orphan.unlink()
-    metas = sorted(cache_dir.glob("*.json"), key=lambda f: f.stat().st_mtime, reverse=True)
-    for old in metas[keep:]:
-        old.unlink(missing_ok=True)
-        old.with_suffix(".aho").unlink(missing_ok=True)
+    prune_pairs(cache_dir, keep, ".aho")
