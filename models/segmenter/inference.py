@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.charmap import model_view
+from models.common.disk_cache import default_cache_dir
 from models.common.onnx import BACKENDS, OnnxRunner, export_logits, load_runner
 from models.common.persistence import WEIGHTS_FILE
 from models.common.precision import autocast, length_batches, resolve_precision
@@ -56,7 +57,8 @@ def export_segmenter(model: SegmenterModel, path: Path) -> None:
     export_logits(model, example, path)
 
 
-def load_wordhood(folder: Path, head: dict, extra_words: Sequence[str | Path]) -> Wordhood | None:
+def load_wordhood(folder: Path, head: dict, extra_words: Sequence[str | Path],
+                  cache_dir: str | Path | None = None) -> Wordhood | None:
     """The checkpoint's word lists plus the user's word files (``extra_words``), or None for a checkpoint that
     reads no wordhood features (user words then have nowhere to go, which is an error, not a silent no-op)."""
     sources = list(head.get("wordhood_sources") or [])
@@ -68,7 +70,7 @@ def load_wordhood(folder: Path, head: dict, extra_words: Sequence[str | Path]) -
     missing = [str(p) for p in extra_words if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"segmenter word list not found: {missing[0]}")
-    return Wordhood.load(folder, sources, read_words(extra_words))
+    return Wordhood.load(folder, sources, read_words(extra_words), cache_dir)
 
 
 def export_checkpoint(folder: Path, path: Path) -> None:
@@ -119,16 +121,17 @@ class Segmenter:
         self.max_chars = (max_positions or model.encoder_config.max_position_embeddings) - 3
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path = "~/.cache/duihua",
+    def from_pretrained(cls, folder: str | Path, backend: str = "torch", cache_dir: str | Path | None = None,
                         extra_words: Sequence[str | Path] = (), **kwargs) -> Segmenter:  # noqa: ANN003
         """Load a checkpoint folder; ``backend=onnx|onnx-int8`` exports it to ``cache_dir`` on first use and
         otherwise runs the cached graph without building the torch model. ``extra_words``: word-list files
-        (one word per line) the wordhood features treat as known words, no retraining needed."""
+        (one word per line) the wordhood features treat as known words, no retraining needed. ``cache_dir``:
+        ``models.common.disk_cache.default_cache_dir()`` unless given; it also holds the wordhood index."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         config = SegmenterCheckpoint.read_config(folder)
-        folder = Path(folder)
-        wordhood = load_wordhood(folder, config["head"], extra_words)
+        folder, cache_dir = Path(folder), cache_dir or default_cache_dir()
+        wordhood = load_wordhood(folder, config["head"], extra_words, cache_dir)
         if backend == "torch":
             return cls._from_torch(folder, wordhood=wordhood, **kwargs)
         files = [folder / CONFIG_FILE, folder / WEIGHTS_FILE]
@@ -152,6 +155,12 @@ class Segmenter:
         bits = self.wordhood.bits(chars) if self.wordhood is not None else None
         return encode_example(chars, granularity, self.char_ids, self.bigram_vocab, wordhood=bits)
 
+    def _encode_all(self, sequences: Sequence[Sequence[str]], granularities: Sequence[str]) -> list[dict]:
+        """``encode`` of each sequence, the wordhood bits of all of them found in one pass."""
+        bits = self.wordhood.bits_many(sequences) if self.wordhood is not None else [None] * len(sequences)
+        return [encode_example(chars, g, self.char_ids, self.bigram_vocab, wordhood=b)
+                for chars, g, b in zip(sequences, granularities, bits, strict=True)]
+
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits as a torch tensor, for callers that compare backends (``duihua export``, tests)."""
         import torch
@@ -174,8 +183,9 @@ class Segmenter:
         one per sequence: both granularities of a text then share its batch, one model call instead of two."""
         per_sequence = _per_item(granularity, len(sequences))
         result: list[list[int]] = [[] for _ in sequences]
+        examples = self._encode_all(sequences, per_sequence)
         for chunk in length_batches([len(s) for s in sequences], self.batch_chars):
-            batch = collate_numpy([self.encode(sequences[k], per_sequence[k]) for k in chunk])
+            batch = collate_numpy([examples[k] for k in chunk])
             log_probs = log_softmax(self._scores(batch)[:, 2:-1])  # characters only
             lengths = np.array([len(sequences[k]) for k in chunk], dtype=np.int64)
             for k, path in zip(chunk, decode(log_probs, lengths), strict=True):

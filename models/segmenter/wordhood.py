@@ -8,8 +8,8 @@ begins, is inside, or ends a listed word) and the word's length bucket ``b`` (2,
 ``s * 12 + r * 4 + b`` is set. A character's bits travel as one int64 (up to five sources) and are unpacked to
 floats only per batch, so a training set costs 8 bytes per character.
 
-Words are matched on the folded model view (``models.charmap``), one Aho-Corasick automaton for all sources
-whose value packs the word's length and the mask of the sources that hold it. Single characters carry no
+Words are matched on the folded model view (``models.charmap``), one hashed index for all sources
+(``word_index``) whose value is the mask of the sources that hold the word. Single characters carry no
 wordhood and are not matched.
 
 User words (``extra_words``) count as known to every source: a word a user adds is as certain as a word all
@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-import ahocorasick
 import numpy as np
 
 from models.charmap import model_view
 from models.normalization import normalize
+from models.segmenter.word_index import WordIndex
 
 ROLES = ("B", "M", "E")
 LENGTH_BUCKETS = (2, 3, 4, 5)         # 5 stands for 5 or more characters
 BITS_PER_SOURCE = len(ROLES) * len(LENGTH_BUCKETS)
 MAX_SOURCES = 64 // BITS_PER_SOURCE  # the bits of one character fit an int64
 FOLDER = "wordhood"                  # inside a checkpoint: one ``<source>.txt`` per source, one word per line
-_LENGTH_SHIFT = 8                    # automaton value = length << 8 | source mask
 
 
 _FOLDS = re.compile(r"[\x00-\x7f\s]")   # what model_view folds or drops: ASCII (digits, Latin) and whitespace
@@ -74,65 +73,96 @@ class Wordhood:
         if len(sources) > MAX_SOURCES:
             raise ValueError(f"at most {MAX_SOURCES} wordhood sources, got {len(sources)}")
         self.names = list(sources)
-        self.sources = {k: set(v) for k, v in sources.items()}
+        self._sources: dict[str, set[str]] | None = {k: set(v) for k, v in sources.items()}
         self.extra = {w for w in map(fold_word, extra_words) if len(w) >= 2}
         masks: dict[str, int] = {}
-        for i, words in enumerate(self.sources.values()):
+        for i, words in enumerate(self._sources.values()):
             for w in words:
                 masks[w] = masks.get(w, 0) | (1 << i)
         every = (1 << len(self.names)) - 1
         for w in self.extra:
             masks[w] = every
-        self.automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for w, mask in masks.items():
-            self.automaton.add_word(w, (len(w) << _LENGTH_SHIFT) | mask)
-        if masks:
-            self.automaton.make_automaton()
-        self.n_words = len(masks)
-        self._patterns: dict[tuple[int, int], tuple[int, int, int]] = {}
+        self._set_index(WordIndex.build(masks))
+
+    @classmethod
+    def from_index(cls, names: Sequence[str], index: WordIndex, extra: Iterable[str],
+                   read_sources: Callable[[], dict[str, set[str]]]) -> Wordhood:
+        """A wordhood over an index built earlier (the disk cache); its lists are read only if ``sources`` is
+        asked for (to save them or to build a variant), which inference never does."""
+        self = cls.__new__(cls)
+        self.names, self._sources, self._read_sources = list(names), None, read_sources
+        self.extra = set(extra)
+        self._set_index(index)
+        return self
+
+    def _set_index(self, index: WordIndex) -> None:
+        self.index = index
+        self.n_words = len(index)
+        # B, M and E bits of a word by (source mask, length, capped at the last bucket); 2 characters: no inside
+        self._patterns = np.zeros((1 << len(self.names), LENGTH_BUCKETS[-1] + 1, 3), np.int64)
+        for mask in range(1 << len(self.names)):
+            sources = [s for s in range(len(self.names)) if mask >> s & 1]
+            for length in range(LENGTH_BUCKETS[0], LENGTH_BUCKETS[-1] + 1):
+                for role in range(len(ROLES)):
+                    if role != 1 or length > 2:
+                        self._patterns[mask, length, role] = sum(_bit(s, role, length) for s in sources)
+
+    @property
+    def sources(self) -> dict[str, set[str]]:
+        if self._sources is None:
+            self._sources = self._read_sources()
+        return self._sources
 
     @property
     def n_features(self) -> int:
         return len(self.names) * BITS_PER_SOURCE
 
     def matches(self, chars: Sequence[str]) -> list[tuple[int, int, int]]:
-        """``(start, end, source mask)`` of every listed word in the folded characters."""
-        if not self.n_words or not chars:
-            return []
-        text = "".join(c if len(c) == 1 else "\x00" for c in chars)  # folded symbols are one character each
-        out = []
-        for last, value in self.automaton.iter(text):
-            length = value >> _LENGTH_SHIFT
-            out.append((last + 1 - length, last + 1, value & ((1 << _LENGTH_SHIFT) - 1)))
-        return out
+        """``(start, end, source mask)`` of every listed word in the folded characters, by end."""
+        return list(zip(*(a.tolist() for a in self.index.find(_text(chars))), strict=True))
 
     def bits(self, chars: Sequence[str], drop: Mapping[int, set[tuple[int, int]]] | None = None,
              dropout: float = 0.0, rng: random.Random | None = None) -> np.ndarray:
         """One int64 of feature bits per character. ``drop`` maps a source index to word spans (the gold words
         of a sentence the source was derived from) whose match is dropped with probability ``dropout``: in
         training, so that the model learns what to do with a word its list does not hold, as at test time."""
-        out = np.zeros(len(chars), dtype=np.int64)
-        for start, end, mask in self.matches(chars):
-            if drop and dropout and rng is not None:
+        starts, ends, masks = self.index.find(_text(chars))
+        if drop and dropout and rng is not None:
+            masks = masks.copy()
+            for k, (start, end, mask) in enumerate(zip(starts.tolist(), ends.tolist(), masks.tolist(), strict=True)):
                 for source, spans in drop.items():
                     if mask >> source & 1 and (start, end) in spans and rng.random() < dropout:
                         mask &= ~(1 << source)
-            begin, inside, last = self._pattern(mask, end - start)
-            out[start] |= begin
-            out[end - 1] |= last
-            if inside:
-                out[start + 1:end - 1] |= inside
-        return out
+                masks[k] = mask
+        return self._scatter(len(chars), starts, ends, masks)
 
-    def _pattern(self, mask: int, length: int) -> tuple[int, int, int]:
-        """The B, M and E bits of a word of ``length`` held by the sources in ``mask`` (memoized: a handful of
-        distinct pairs covers every match)."""
-        key = (mask, min(length, LENGTH_BUCKETS[-1]))
-        if key not in self._patterns:
-            sources = [s for s in range(len(self.names)) if mask >> s & 1]
-            self._patterns[key] = tuple(sum(_bit(s, role, length) for s in sources) if role != 1 or length > 2
-                                        else 0 for role in range(len(ROLES)))
-        return self._patterns[key]
+    def bits_many(self, sequences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """``bits`` of each sequence, found in one pass over them all: a word that would span two sequences is
+        not one of either."""
+        if not sequences:
+            return []
+        bounds = np.cumsum([0] + [len(s) for s in sequences])
+        starts, ends, masks = self.index.find("".join(_text(s) for s in sequences))
+        owner = np.searchsorted(bounds, starts, side="right") - 1
+        inside = ends <= bounds[owner + 1]
+        bits = self._scatter(int(bounds[-1]), starts[inside], ends[inside], masks[inside])
+        return [bits[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+
+    def _scatter(self, n: int, starts: np.ndarray, ends: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """OR each word's B bits into its first character, E bits into its last and M bits into those between."""
+        out = np.zeros(n, dtype=np.int64)
+        if not len(starts):
+            return out
+        lengths = ends - starts
+        patterns = self._patterns[masks, np.minimum(lengths, LENGTH_BUCKETS[-1])]
+        np.bitwise_or.at(out, starts, patterns[:, 0])
+        np.bitwise_or.at(out, ends - 1, patterns[:, 2])
+        inner = np.maximum(lengths - 2, 0)
+        if inner.any():
+            first = np.repeat(starts + 1, inner)
+            offsets = np.arange(len(first)) - np.repeat(np.cumsum(inner) - inner, inner)
+            np.bitwise_or.at(out, first + offsets, np.repeat(patterns[:, 1], inner))
+        return out
 
     def save(self, folder: str | Path) -> None:
         """The lists in a checkpoint (``wordhood/<source>.txt``), sorted so the files diff well."""
@@ -142,12 +172,25 @@ class Wordhood:
             (root / f"{name}.txt").write_text("".join(w + "\n" for w in sorted(words)), encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: str | Path, names: Sequence[str], extra_words: Iterable[str] = ()) -> Wordhood:
+    def load(cls, folder: str | Path, names: Sequence[str], extra_words: Iterable[str] = (),
+             cache_dir: str | Path | None = None) -> Wordhood:
+        """The checkpoint's lists (``save``) plus user words; with ``cache_dir``, through the disk cache of
+        ``wordhood_cache``, so that a warm start reads one array instead of folding and indexing every word."""
         root = Path(folder, FOLDER)
-        missing = [n for n in names if not (root / f"{n}.txt").is_file()]
+        files = [root / f"{n}.txt" for n in names]
+        missing = [n for n, f in zip(names, files, strict=True) if not f.is_file()]
         if missing:
             raise FileNotFoundError(f"{folder}: the checkpoint's word lists {missing} are missing from {root}")
-        return cls({n: read_words([root / f"{n}.txt"]) for n in names}, extra_words)
+        if cache_dir is None:
+            return cls({n: read_words([f]) for n, f in zip(names, files, strict=True)}, extra_words)
+        from models.segmenter.wordhood_cache import cached_wordhood
+
+        return cached_wordhood(cls, dict(zip(names, files, strict=True)), extra_words, Path(cache_dir))
+
+
+def _text(chars: Sequence[str]) -> str:
+    """The folded characters as one string: a folded symbol longer than one character never matches a word."""
+    return "".join(c if len(c) == 1 else "\x00" for c in chars)
 
 
 def unpack(bits: np.ndarray, n_features: int) -> np.ndarray:
