@@ -48,26 +48,31 @@ def parse_reference_time(value: str | None) -> datetime | None:
 
 
 def read_lines(path: Path) -> list[str]:
-    """The lines of a UTF-8 file, split on ``\\n`` only.
+    """The lines of a UTF-8 file, split on ``\\n`` only (``iter_lines``), all decoded before any is used."""
+    return [decode_line(raw, path, lineno) for lineno, raw in iter_lines(path)]
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(line number, raw line)`` of a file, read as a stream, split on ``\\n`` only.
 
     Why not ``str.splitlines``: it also breaks at U+2028/2029, NEL (``\\x85``), form feed and other separators
     that can sit inside a query (or a JSON string), and then output line N no longer answers input line N.
     A trailing ``\\r`` (CRLF files) and a UTF-8 byte-order mark at the start are dropped; a final ``\\n`` ends
     the last line rather than starting an empty one.
     """
-    data = path.read_bytes()
-    data = data.removeprefix(codecs.BOM_UTF8)
-    raw_lines = data.split(b"\n")
-    if raw_lines[-1] == b"":
-        raw_lines.pop()
-    lines = []
-    for lineno, raw in enumerate(raw_lines, start=1):
-        try:
-            lines.append(raw.removesuffix(b"\r").decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} "
-                             "of the line)") from exc
-    return lines
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if lineno == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            yield lineno, raw.removesuffix(b"\n").removesuffix(b"\r")
+
+
+def decode_line(raw: bytes, path: Path, lineno: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} "
+                         "of the line)") from exc
 
 
 def read_queries(path: Path, max_chars: int, reference_time: datetime | None = None) -> list:
@@ -75,15 +80,18 @@ def read_queries(path: Path, max_chars: int, reference_time: datetime | None = N
 
     The whole file is validated before any processing so a bad line 90,000 fails fast, by line number.
     """
+    check_input_file(path)
+    return [line_query(raw, path, lineno, max_chars, reference_time) for lineno, raw in iter_lines(path)]
+
+
+def line_query(raw: bytes, path: Path, lineno: int, max_chars: int, reference_time: datetime | None):  # noqa: ANN201
+    """Line ``lineno`` of ``path`` as a ``Query``, or the ``InputError`` that names what is wrong with it."""
     from pipeline.pipeline import check_length
 
-    check_input_file(path)
-    queries = []
-    for lineno, line in enumerate(read_lines(path), start=1):
-        query = parse_query(line, path.suffix, reference_time, f"{path}:{lineno}")
-        check_length(query.text, max_chars, f"{path}:{lineno}")
-        queries.append(query)
-    return queries
+    where = f"{path}:{lineno}"
+    query = parse_query(decode_line(raw, path, lineno), path.suffix, reference_time, where)
+    check_length(query.text, max_chars, where)
+    return query
 
 
 def check_input_file(path: Path) -> None:
@@ -203,10 +211,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     output = check_output(args.output, args.input) if args.output else None
     if args.input:
         check_input_file(Path(args.input))
+    check_engine_options(args)
     profile = StartupProfile() if args.profile_startup else None
     cfg = load_config("pipeline", overrides)
     runtime = runtime_config(cfg)
     reference_time = parse_reference_time(args.reference_time)
+    if args.engine == "ray":
+        return run_on_ray(args, overrides, runtime.max_chars, reference_time)
     if args.input:
         queries = read_queries(Path(args.input), runtime.max_chars, reference_time)
     else:
@@ -226,6 +237,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     if profile is not None:
         profile.mark("first query" if len(queries) == 1 else f"{len(queries)} queries")
         profile.report()
+    return 0
+
+
+def check_engine_options(args: argparse.Namespace) -> None:
+    """``--engine ray`` and its options, refused in one line before anything loads."""
+    if args.engine == "local":
+        extra = [flag for flag, value in (("--errors", args.errors), ("--address", args.address),
+                                          ("--workers", args.workers)) if value is not None]
+        if extra:
+            raise InputError(f"{extra[0]} applies to --engine ray")
+        return
+    from pipeline.batch_ray import import_ray
+
+    if not args.input:
+        raise InputError("--engine ray runs an --input file; a single text runs in this process")
+    if args.profile_startup:
+        raise InputError("--profile-startup measures the one-process engine; drop --engine ray")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if args.errors:
+        check_output(args.errors, args.input)
+        if args.output and Path(args.errors).expanduser().resolve() == Path(args.output).expanduser().resolve():
+            raise InputError("--errors and --output are the same file")
+    import_ray()
+
+
+def run_on_ray(args: argparse.Namespace, overrides: list[str], max_chars: int, reference_time: datetime | None
+               ) -> int:
+    from pipeline.batch_ray import RayJob, run_job
+
+    job = RayJob(input=Path(args.input), output=Path(args.output).expanduser() if args.output else None,
+                 errors=Path(args.errors).expanduser() if args.errors else None, overrides=overrides,
+                 workers=args.workers or 2, address=args.address, max_chars=max_chars, reference_time=reference_time)
+    summary = run_job(job)
+    where = f" to {args.output}" if args.output else ""
+    errors = f", {summary['bad_lines']} bad lines in {args.errors}" if args.errors else ""
+    rss = ", ".join(f"{a // 1024} -> {b // 1024}" for a, b in summary["rss_first_last_kib"].values())
+    print(f"wrote {summary['lines']} results{where} with {summary['workers']} Ray workers{errors}; "
+          f"worker peak RSS MB, first -> last block: {rss or 'none'}", file=sys.stderr)
     return 0
 
 
@@ -411,6 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--compact", action="store_true", help="one-line JSON for a single text")
     run.add_argument("--profile-startup", action="store_true",
                      help="print to stderr where the start-up went (imports, config, each stage, first query)")
+    run.add_argument("--engine", choices=["local", "ray"], default="local",
+                     help="ray: run an --input file on a pool of Ray workers (pip install 'duihua[ray]')")
+    run.add_argument("--workers", type=int, help="--engine ray: worker processes, each with one pipeline (2)")
+    run.add_argument("--address", help="--engine ray: a running Ray cluster (default: start one for the job)")
+    run.add_argument("--errors", help="--engine ray: write bad lines here ({\"line\": N, \"error\": ...}) and "
+                     "go on; their output line is null")
     run.add_argument("--reference-time", metavar="ISO",
                      help="what 明天 / 半小时后 resolve against (ISO 8601, e.g. 2026-12-01T10:00); default: now")
     run.set_defaults(func=cmd_run)
