@@ -8,7 +8,7 @@ request would lose data, and windows would cut requests in half before the split
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 from omegaconf import DictConfig, OmegaConf
@@ -118,9 +118,27 @@ class Pipeline:
         return [d.model_copy(update={"timings_ms": dict(timings), "stages": list(names)}) for d in docs]
 
     def reload_lexicons(self) -> bool:
-        """Hot reload: every stage that reads lexicons rebuilds them and swaps atomically. True when any changed."""
-        changed = [stage.reload_lexicons() for _, stage in self.stages if isinstance(stage, ReloadableStage)]
-        return any(changed)
+        """Hot reload: every lexicon the stages read is rebuilt, then all are swapped; True when any changed."""
+        commit = self.prepare_reload()
+        if commit is not None:
+            commit()
+        return commit is not None
+
+    def prepare_reload(self) -> Callable[[], None] | None:
+        """Rebuild every lexicon the stages read without swapping any: the swap of them all, or None when none
+        changed. A rebuild that fails raises before anything is swapped, so the stages never disagree on the
+        lexicons, and replicas (``pipeline/serve_ray.py``) can all swap or all stay on the old ones."""
+        lives = {id(live): live for _, stage in self.stages if isinstance(stage, ReloadableStage)
+                 for live in stage.live_lexicons()}
+        fresh = [(live, live.prepare()) for live in lives.values()]
+        changed = [(live, gazetteer) for live, gazetteer in fresh if gazetteer is not None]
+        if not changed:
+            return None
+
+        def commit() -> None:
+            for live, gazetteer in changed:
+                live.commit(gazetteer)
+        return commit
 
 
 def _chunks(items: list[PipelineResult], size: int) -> Iterator[list[PipelineResult]]:

@@ -10,9 +10,12 @@ document fields it needs (``reads``) and fills (``writes``); the composer checks
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from pipeline.schema import PipelineResult
+
+if TYPE_CHECKING:
+    from models.lexicon.live import LiveGazetteer
 
 
 @runtime_checkable
@@ -27,9 +30,9 @@ class Stage(Protocol):
 
 @runtime_checkable
 class ReloadableStage(Stage, Protocol):
-    def reload_lexicons(self) -> bool:
-        """Re-read external resources and swap them in atomically; calls in flight keep the old ones.
-        True when anything changed (an unchanged resource should cost little and swap nothing)."""
+    def live_lexicons(self) -> Sequence[LiveGazetteer]:
+        """The lexicons this stage reads and a hot reload refreshes (``Pipeline.prepare_reload`` rebuilds them
+        all, then swaps all or none; calls in flight keep the old ones)."""
         ...
 
 

@@ -34,11 +34,19 @@ class LiveGazetteer:
         return self.current.find(text, domains)
 
     def reload(self) -> bool:
-        """Rebuild from disk and swap with one attribute store; True when the lexicons changed.
+        """Rebuild from disk and swap with one attribute store; True when the lexicons changed."""
+        fresh = self.prepare()
+        if fresh is not None:
+            self.commit(fresh)
+        return fresh is not None
 
-        Unchanged lexicons (the same content hash) cost one hash of the files and swap nothing. With a cache
-        folder an edit is built in a helper process and only read back here (``build_cache_in_subprocess``:
-        a build on a server thread would stall its model thread on the GIL).
+    def prepare(self) -> Gazetteer | None:
+        """The gazetteer the files on disk give now, or None when they are what ``current`` was built from;
+        nothing is swapped, so a caller reloading several readers (or replicas) can swap all or none.
+
+        Unchanged lexicons (the same content hash) cost one hash of the files. With a cache folder an edit is
+        built in a helper process and only read back here (``build_cache_in_subprocess``: a build on a server
+        thread would stall its model thread on the GIL).
         """
         with self._lock:
             dirs = self._dirs()
@@ -47,8 +55,11 @@ class LiveGazetteer:
             except (OSError, LexiconError):
                 digest = None  # the load below names the error
             if digest == self.current.content_hash:
-                return False
+                return None
             if self.cache_dir is not None:  # on failure the load below names the error
                 build_cache_in_subprocess(dirs, self.cache_dir, digest=digest)
-            self.current = load_gazetteer(dirs, self.cache_dir, write_cache=False, digest=digest)
-            return True
+            return load_gazetteer(dirs, self.cache_dir, write_cache=False, digest=digest)
+
+    def commit(self, fresh: Gazetteer) -> None:
+        """Swap in what ``prepare`` built: one attribute store, so a batch in flight keeps the old one."""
+        self.current = fresh

@@ -54,9 +54,9 @@ class GazetteerSlotTagger:
         """``[(domain, folder)]`` this tagger loads: the configured domains, then the extra folders."""
         return selected_dirs(self.domain_dirs, self.extra_dirs)
 
-    def reload_lexicons(self) -> bool:
-        """Rebuild from disk and swap atomically (``LiveGazetteer.reload``); True when the lexicons changed."""
-        return self.lexicons.reload()
+    def live_lexicons(self) -> list[LiveGazetteer]:
+        """What a hot reload refreshes (``Pipeline.prepare_reload``): this stage's one live gazetteer."""
+        return [self.lexicons]
 
     # -- tagging -----------------------------------------------------------------------------------------
     @staticmethod

@@ -37,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
+from models.lexicon.live import LiveGazetteer
 from models.slots.inference import SlotTagger, TaggedSpan
 from pipeline import values as value_parser
 from pipeline.errors import ConfigError
@@ -75,9 +76,9 @@ class FusedSlotTagger:
         self.min_score, self.gazetteer_fill, self.values = min_score, gazetteer_fill, values
         self.value_slots = frozenset(value_slots)
 
-    def reload_lexicons(self) -> bool:
+    def live_lexicons(self) -> list[LiveGazetteer]:
         """The tagger reads lexicons only through the gazetteer's tags, so a reload changes its input at once."""
-        return self.gazetteer.reload_lexicons()
+        return self.gazetteer.live_lexicons()
 
     def check_lexicons(self, lexicons: Sequence[str] | None) -> frozenset[str] | None:
         """``GazetteerSlotTagger.check_lexicons``: the server refuses unknown domains before queueing."""

@@ -55,9 +55,9 @@ class NeuralSentenceSplitter:
             self.lexicons = LiveGazetteer(lambda: selected_dirs(domains, extra), f"{self._cache_dir}/gazetteer")
         return self.lexicons
 
-    def reload_lexicons(self) -> bool:
-        """Refresh the lexicons the model's tags (and the joint splitter's evidence) read; True when changed."""
-        return self.lexicons.reload() if self.lexicons is not None else False
+    def live_lexicons(self) -> list[LiveGazetteer]:
+        """The lexicons the model's tags (and the joint splitter's evidence) read, once loaded."""
+        return [self.lexicons] if self.lexicons is not None else []
 
     def process(self, docs: Sequence[PipelineResult]) -> list[PipelineResult]:
         texts = [d.query.text for d in docs]

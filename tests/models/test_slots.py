@@ -107,7 +107,7 @@ def test_unseen_entity_is_tagged_after_a_lexicon_edit_and_reload(tiny_task, tmp_
 
     assert slots() == []
     song_file.write_text(song_file.read_text(encoding="utf-8") + new + "\n", encoding="utf-8")
-    stage.reload_lexicons()
+    assert [live.reload() for live in stage.live_lexicons()] == [True]
     (found,) = slots()
     assert (found.surface, found.slot, found.entity) == (new, "song", "song")
     assert found.source == "tagger+gazetteer:tiny/song"

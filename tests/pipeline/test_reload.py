@@ -99,3 +99,43 @@ def test_reload_helper_never_imports_code_from_the_current_folder(mini_lexicons,
         gazetteer._builder._stop()
     assert not marker.exists()
     assert list((tmp_path / "cache").glob("*.json"))
+
+
+def test_a_reload_that_fails_for_one_stage_swaps_nothing(mini_lexicons, tmp_path):
+    """Two stages read lexicons (the slot stage, and a second live gazetteer over a folder of its own, read after
+    the slot stage's): when the second one's files are broken, the first, though edited, keeps its old
+    lexicons, and a fixed retry swaps both."""
+    import shutil
+
+    import pytest
+
+    from models.common.errors import LexiconError
+    from models.lexicon.features import selected_dirs
+    from models.lexicon.live import LiveGazetteer
+
+    pipe = Pipeline.from_config(overrides=mini_overrides(mini_lexicons, "segmenter=none", "intent=none",
+                                                         "reply=none"))
+    own = shutil.copytree(mini_lexicons["miniloc"], tmp_path / "own")
+    other = LiveGazetteer(lambda: selected_dirs({}, [str(own)]))
+
+    class SecondReader:
+        reads = writes = frozenset()
+
+        def process(self, docs):
+            return list(docs)
+
+        def live_lexicons(self):
+            return [other]
+
+    pipe.stages.append(("second", SecondReader()))
+    with (mini_lexicons["minimusic"] / "song.txt").open("a", encoding="utf-8") as fh:
+        fh.write("夜曲\n")
+    manifest = own / "lexicon.yaml"
+    good = manifest.read_bytes()
+    manifest.write_text("slots: [", encoding="utf-8")
+    with pytest.raises(LexiconError):
+        pipe.reload_lexicons()
+    assert [m.surface for m in pipe("我想听夜曲").sentences[0].slots] == []   # the edit is not half-applied
+    manifest.write_bytes(good)
+    assert pipe.reload_lexicons() is True
+    assert [m.surface for m in pipe("我想听夜曲").sentences[0].slots] == ["夜曲"]
