@@ -5,8 +5,9 @@ command line with the NLU pipeline (``reply=none`` unless overridden) and one in
 warmed cache; wall time includes start-up (for Ray: starting a local cluster and building each worker's
 pipeline), so the ratio is what a user gets. The outputs are compared line for line without their stage
 timings. ``--kill-one`` adds a third run that SIGKILLs one Ray worker once output is flowing: the job must still
-write every line once, in order, identical to the one-process output. Peak RSS per Ray worker is reported at
-its first and its last block (flat: it does not grow with the file).
+write every line once, in order, identical to the one-process output. Peak RSS per Ray worker is reported after
+its first block, a quarter, half and all of its blocks (flat from the quarter on: it does not grow with the
+file).
 
     flock /tmp/duihua-timing.lock python bench/batch.py [--queries 100000] [--workers 2] [--kill-one]
                                                         [overrides ...]
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -100,7 +100,7 @@ def main() -> None:
     ray_argv = ["run", "--input", str(src), "--output", str(ray_out), "--engine", "ray",
                 "--workers", str(args.workers), *pinned, *overrides]
     ray_s, ray_err = run(ray_argv, env, ray_out)
-    rss = [[int(a), int(b)] for a, b in re.findall(r"(\d+) -> (\d+)", ray_err.rsplit("first -> last block:", 1)[-1])]
+    rss = [[int(x) for x in worker.split()] for worker in ray_err.rsplit("1/2, all:", 1)[-1].strip().split(",")]
     expected = untimed(local_out)
     identical = untimed(ray_out) == expected
     rows = [["one process", round(local_s, 1), round(args.queries / local_s, 1), 1.0, True],
@@ -108,7 +108,7 @@ def main() -> None:
              round(local_s / ray_s, 2), identical]]
     metrics = {"queries": args.queries, "workers": args.workers, "local_qps": round(args.queries / local_s, 1),
                "ray_qps": round(args.queries / ray_s, 1), "ratio": round(local_s / ray_s, 2), "identical": identical,
-               "worker_peak_rss_mb_first_last": rss}
+               "worker_peak_rss_mb_after_1_block_quarter_half_all": rss}
     if args.kill_one:
         kill_out = work / "kill.jsonl"
         kill_s, _ = run([*ray_argv[:4], str(kill_out), *ray_argv[5:]], env, kill_out, kill_one=True)

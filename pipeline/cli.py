@@ -273,9 +273,9 @@ def run_on_ray(args: argparse.Namespace, overrides: list[str], max_chars: int, r
     summary = run_job(job)
     where = f" to {args.output}" if args.output else ""
     errors = f", {summary['bad_lines']} bad lines in {args.errors}" if args.errors else ""
-    rss = ", ".join(f"{a // 1024} -> {b // 1024}" for a, b in summary["rss_first_last_kib"].values())
+    rss = ", ".join(" ".join(str(k // 1024) for k in q) for q in summary["rss_quartiles_kib"].values())
     print(f"wrote {summary['lines']} results{where} with {summary['workers']} Ray workers{errors}; "
-          f"worker peak RSS MB, first -> last block: {rss or 'none'}", file=sys.stderr)
+          f"worker peak RSS MB after 1 block, 1/4, 1/2, all: {rss or 'none'}", file=sys.stderr)
     return 0
 
 
@@ -360,6 +360,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         err = exc.errors()[0]
         raise ConfigError(f"server.{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})") from exc
     check_port_free(server.host, server.port)  # a busy port exits 2 now, not after the model load
+    if args.engine == "ray":
+        return serve_on_ray_engine(args, overrides, server)
+    if args.replicas is not None or args.address is not None:
+        raise InputError(f"{'--replicas' if args.replicas is not None else '--address'} applies to --engine ray")
     if server.threads is not None:  # before the pipeline: ONNX sessions take their thread count when built
         from models.common.onnx import set_intra_op_threads
 
@@ -369,6 +373,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.getLogger("duihua.http").setLevel(logging.INFO if server.log_requests else logging.WARNING)
     print(f"duihua: serving on http://{server.host}:{server.port}/ (demo), API docs at /docs", file=sys.stderr)
     serve(app, server)
+    return 0
+
+
+def serve_on_ray_engine(args: argparse.Namespace, overrides: list[str], server: object) -> int:
+    """``duihua serve --engine ray``: Ray Serve replicas of the same app; the pipeline is built in each replica,
+    so a config mistake in it is reported from there."""
+    from pipeline.batch_ray import import_ray
+    from pipeline.serve_ray import serve_on_ray
+
+    if args.replicas is not None and args.replicas < 1:
+        raise InputError(f"--replicas must be at least 1, got {args.replicas}")
+    import_ray()
+    serve_on_ray(overrides, server.host, server.port, args.replicas or 2, server.queue_size, args.address)
     return 0
 
 
@@ -498,6 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="HTTP API and web demo (server.* keys; demo at /, docs at /docs)")
     serve.add_argument("args", nargs="*")
+    serve.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="ray: the same API from replicas on Ray Serve (pip install 'duihua[ray]')")
+    serve.add_argument("--replicas", type=int, help="--engine ray: replicas, each with one pipeline (2)")
+    serve.add_argument("--address", help="--engine ray: a running Ray cluster (default: start one)")
     serve.set_defaults(func=cmd_serve)
 
     lex = sub.add_parser("lexicon", help="build, inspect or query the domain lexicons")
