@@ -184,8 +184,9 @@ async def reload_unchanged(port: int, stop: asyncio.Event, stats: RunStats, per_
     return ""
 
 
-async def reload_every_second(port: int, lexicon: Path, stop: asyncio.Event, stats: RunStats) -> str:
-    """Add one song to ``lexicon`` and reload, once a second, until ``stop``; returns the last song added."""
+async def reload_every_second(port: int, lexicon: Path, stop: asyncio.Event, stats: RunStats,
+                              every_s: float = 1.0) -> str:
+    """Add one song to ``lexicon`` and reload, every ``every_s`` seconds, until ``stop``; the last song added."""
     conn, song = Connection(port), ""
     while not stop.is_set():
         song = f"负载测试之歌{stats.reloads:04d}"
@@ -198,7 +199,7 @@ async def reload_every_second(port: int, lexicon: Path, stop: asyncio.Event, sta
             raise RuntimeError(f"reload failed: {status} {payload[:200]!r}")
         stats.reloads += 1
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), max(0.0, 1.0 - (time.perf_counter() - t0)))
+            await asyncio.wait_for(stop.wait(), max(0.0, every_s - (time.perf_counter() - t0)))
     await conn.close()
     return song
 
@@ -268,8 +269,10 @@ def parse_ok_count(port: int) -> float:
             await conn.close()
 
     _, payload = asyncio.run(one())
+    wanted = {"path": "/v1/parse", "status": "200"}.items()  # summed over the replica label of --engine ray
     return sum(s.value for f in text_string_to_metric_families(payload.decode()) for s in f.samples
-               if s.name == "duihua_http_requests_total" and s.labels == {"path": "/v1/parse", "status": "200"})
+               if s.name == "duihua_http_requests_total" and wanted <= s.labels.items()
+               and set(s.labels) <= {"path", "status", "replica"})
 
 
 def bench_env(workdir: Path) -> dict[str, str]:
@@ -289,8 +292,9 @@ def warm_cache(overrides: list[str], workdir: Path) -> None:
     marker.touch()
 
 
-def start_server(overrides: list[str], port: int, workdir: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "pipeline.cli", "serve", f"server.host={HOST}", f"server.port={port}", *overrides]
+def start_server(overrides: list[str], port: int, workdir: Path, engine: list[str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "pipeline.cli", "serve", *engine, f"server.host={HOST}", f"server.port={port}",
+           *overrides]
     env = bench_env(workdir)
     log = (workdir / f"server-{port}.log").open("w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -308,8 +312,13 @@ def start_server(overrides: list[str], port: int, workdir: Path) -> subprocess.P
     raise SystemExit("server not ready within 180 s")
 
 
-def rss_mb(proc: subprocess.Popen) -> float:
-    return psutil.Process(proc.pid).memory_info().rss / 2**20
+def rss_mb(proc: subprocess.Popen, engine: list[str]) -> float:
+    """The server's RSS; under ``--engine ray``, the sum over its Ray Serve replicas (where the models live)."""
+    if not engine:
+        return psutil.Process(proc.pid).memory_info().rss / 2**20
+    replicas = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0].startswith(
+        "ray::ServeReplica:duihua")]
+    return sum(p.memory_info().rss for p in replicas) / 2**20
 
 
 def run_mode(mode: str, texts: list[str], args: argparse.Namespace, workdir: Path) -> RunStats:
@@ -325,10 +334,11 @@ def run_mode(mode: str, texts: list[str], args: argparse.Namespace, workdir: Pat
         overrides.append(f"lexicons.extra_dirs=[{lexicon}]")
     warm_cache(["reply=none", *args.overrides], workdir)
     port = free_port()
-    proc = start_server(overrides, port, workdir)
+    engine = ["--engine", "ray", "--replicas", str(args.replicas)] if args.engine == "ray" else []
+    proc = start_server(overrides, port, workdir, engine)
     try:
         asyncio.run(drive(port, texts, 2 * args.concurrency, args.concurrency, 60, RunStats("warm-up")))
-        stats.rss_before_mb = rss_mb(proc)
+        stats.rss_before_mb = rss_mb(proc, engine)
         before = get_json(port, "/readyz")[1]
         ok_before = parse_ok_count(port)
 
@@ -346,14 +356,14 @@ def run_mode(mode: str, texts: list[str], args: argparse.Namespace, workdir: Pat
                 return ""
             stop = asyncio.Event()
             reloads = reload_unchanged(port, stop, stats) if mode.endswith("noop-reload") else \
-                reload_every_second(port, lexicon, stop, stats)
+                reload_every_second(port, lexicon, stop, stats, args.reload_every)
             reloader = asyncio.create_task(reloads)
             await drive(port, texts, args.requests, args.concurrency, args.max_seconds, stats)
             stop.set()
             return await reloader
 
         last_song = asyncio.run(measured())
-        stats.rss_after_mb = rss_mb(proc)
+        stats.rss_after_mb = rss_mb(proc, engine)
         after = get_json(port, "/readyz")[1]
         stats.metrics_parse_ok = parse_ok_count(port) - ok_before
         batches = after["batches"] - before["batches"]
@@ -391,6 +401,10 @@ def main() -> None:
                         help=f"comma-separated subset of {list(MODES)}")
     parser.add_argument("--abuse", action="store_true", help="a clean run, then one with abusive requests mixed "
                         "in (--modes batched,batched+abuse)")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="ray: duihua serve --engine ray (Ray Serve replicas); RSS is the replicas' sum")
+    parser.add_argument("--replicas", type=int, default=2, help="--engine ray: replicas")
+    parser.add_argument("--reload-every", type=float, default=1.0, help="seconds between reloads (+reload)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every server, e.g. server.max_batch=64")
     args = parser.parse_args()
     modes = ["batched", "batched+abuse"] if args.abuse else args.modes.split(",")

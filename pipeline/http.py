@@ -34,11 +34,13 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.batching import Job, MicroBatcher, QueueFull, ShuttingDown, heap_trimmer
@@ -148,8 +150,8 @@ class Service:
     a query's lexicons (found once), and the one-at-a-time lexicon reload. Endpoints reach it as
     ``request.app.state.service``."""
 
-    def __init__(self, pipe: Pipeline, server: ServerConfig) -> None:
-        self.pipe, self.server = pipe, server
+    def __init__(self, pipe: Pipeline, server: ServerConfig, cluster: Cluster | None = None) -> None:
+        self.pipe, self.server, self.cluster = pipe, server, cluster
         self.batcher = MicroBatcher(pipe, server.max_batch, server.max_wait_ms, server.queue_size,
                                     server.trim_memory_s, server.max_batch_chars)
         self.lexicon_checks = [stage for _, stage in pipe.stages if isinstance(stage, ChecksLexicons)]
@@ -198,11 +200,15 @@ class Service:
                 log_request(next(self._ids), what, queries, job, status, t0)
 
     async def reload(self) -> dict[str, object]:
-        """Rebuild on a helper thread while the model thread keeps serving; one reload at a time."""
+        """Rebuild on a helper thread while the model thread keeps serving; one reload at a time. A replica
+        (``cluster``) reloads every replica instead, all or none."""
         async with self.reload_lock:
             t0 = time.perf_counter()
             try:
-                changed = await asyncio.to_thread(self._reload_and_trim)
+                if self.cluster is not None:
+                    changed = await self.cluster.reload()
+                else:
+                    changed = await asyncio.to_thread(self._reload_and_trim)
             except BaseException:
                 self.metrics.reloads.labels("failed").inc()
                 raise
@@ -211,6 +217,12 @@ class Service:
         answer: dict[str, object] = {"status": "reloaded", "changed": changed, "ms": ms}
         log.info(json.dumps({"event": "reload", **answer}))
         return answer
+
+    async def metrics_response(self) -> Response:
+        """This server's metrics; a replica's are those of every replica, each sample labelled with its own."""
+        if self.cluster is not None:
+            return Response(await self.cluster.metrics(), media_type=CONTENT_TYPE_LATEST)
+        return self.metrics.response()
 
     def _reload_and_trim(self) -> bool:
         """Whether anything was swapped in; an unchanged reload swaps nothing, so there is nothing to trim."""
@@ -260,8 +272,8 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
-    return service_of(request).metrics.response()
+async def metrics(request: Request) -> Response:
+    return await service_of(request).metrics_response()
 
 
 @router.post("/v1/parse", response_model=PipelineResult)
@@ -286,17 +298,32 @@ async def reload(request: Request) -> dict[str, object]:
     return await service.reload()
 
 
-def create_app(pipe: Pipeline, server: ServerConfig | None = None) -> FastAPI:
-    """The app; the micro-batcher starts and stops with it (use ``with TestClient(app)`` in tests)."""
+class Cluster(Protocol):
+    """What a replica of a replicated server (``pipeline/serve_ray.py``) does with its peers: it joins them when
+    it starts, reloads the lexicons of all of them, and gathers the metrics of all of them."""
+
+    async def start(self, service: Service) -> None: ...
+    async def stop(self) -> None: ...
+    async def reload(self) -> bool: ...
+    async def metrics(self) -> bytes: ...
+
+
+def create_app(pipe: Pipeline, server: ServerConfig | None = None, cluster: Cluster | None = None) -> FastAPI:
+    """The app; the micro-batcher starts and stops with it (use ``with TestClient(app)`` in tests). ``cluster``:
+    the app is one replica of several, whose reloads and metrics are those of all."""
     server = server or ServerConfig()
-    service = Service(pipe, server)
+    service = Service(pipe, server, cluster)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await service.batcher.start()
+        if cluster is not None:
+            await cluster.start(service)
         try:
             yield
         finally:
+            if cluster is not None:
+                await cluster.stop()
             await service.batcher.stop()
 
     app = FastAPI(title="duihua", version="0.1.0", lifespan=lifespan,
