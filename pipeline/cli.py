@@ -361,7 +361,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"server.{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})") from exc
     check_port_free(server.host, server.port)  # a busy port exits 2 now, not after the model load
     if args.engine == "ray":
-        return serve_on_ray_engine(args, overrides, server)
+        return serve_on_ray_engine(args, cfg, overrides, server)
     if args.replicas is not None or args.address is not None:
         raise InputError(f"{'--replicas' if args.replicas is not None else '--address'} applies to --engine ray")
     if server.threads is not None:  # before the pipeline: ONNX sessions take their thread count when built
@@ -376,15 +376,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_on_ray_engine(args: argparse.Namespace, overrides: list[str], server: object) -> int:
-    """``duihua serve --engine ray``: Ray Serve replicas of the same app; the pipeline is built in each replica,
-    so a config mistake in it is reported from there."""
+def serve_on_ray_engine(args: argparse.Namespace, cfg: object, overrides: list[str], server: object) -> int:
+    """``duihua serve --engine ray``: Ray Serve replicas of the same app. The pipeline is built here once first
+    and dropped, so that a bad checkpoint or lexicon is one line and exit 2, as for one process, rather than a
+    deployment failure from inside a replica."""
+    import gc
+
     from pipeline.batch_ray import import_ray
+    from pipeline.pipeline import Pipeline
     from pipeline.serve_ray import serve_on_ray
 
     if args.replicas is not None and args.replicas < 1:
         raise InputError(f"--replicas must be at least 1, got {args.replicas}")
     import_ray()
+    Pipeline.from_cfg(cfg)
+    gc.collect()
     serve_on_ray(overrides, server.host, server.port, args.replicas or 2, server.queue_size, args.address)
     return 0
 

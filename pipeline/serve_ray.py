@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import DuihuaError
+from pipeline.errors import ConfigError, DuihuaError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -220,7 +220,11 @@ def serve_on_ray(overrides: Sequence[str], host: str, port: int, replicas: int, 
         deployment = serve.deployment(name="duihua", num_replicas=replicas, max_ongoing_requests=queue_size,
                                       ray_actor_options={"num_cpus": 1})(
             serve.ingress(build_replica_app(overrides))())
-        serve.run(deployment.bind(), name="duihua", route_prefix="/")
+        try:
+            serve.run(deployment.bind(), name="duihua", route_prefix="/")
+        except RuntimeError as exc:  # a replica could not build what this machine could: files differ on a node
+            raise ConfigError(f"Ray Serve could not start the replicas ({exc}); the replica logs under "
+                              "/tmp/ray/session_latest/logs/serve say why") from exc
         print(f"duihua: serving on http://{host}:{port}/ with {replicas} Ray Serve replicas, API docs at /docs",
               file=sys.stderr)
         if ready is not None:

@@ -192,3 +192,16 @@ def test_one_replica_failing_to_prepare_leaves_every_replica_on_the_old_lexicons
             await cluster.stop()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--replicas", "2"], "--replicas applies to --engine ray"),
+    (["--engine", "ray", "--replicas", "0"], "--replicas must be at least 1"),
+    (["--engine", "ray", "segmenter=neural", "segmenter.checkpoint=/nope"], "segmenter.checkpoint: no segmenter"),
+])
+def test_serve_engine_mistakes_are_one_line_before_ray_starts(capsys, argv, message):
+    from pipeline.cli import main
+
+    code = main(["serve", f"server.port={free_port()}", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
