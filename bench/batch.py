@@ -28,6 +28,7 @@ import threading
 import time
 from pathlib import Path
 
+from pipeline.batch_ray import local_worker_pids
 from pipeline.report import print_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,18 +38,6 @@ REFERENCE_TIME = "2026-12-01T10:00"
 def untimed(path: Path) -> list:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     return [row and {k: v for k, v in row.items() if k != "timings_ms"} for row in rows]
-
-
-def worker_pids() -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if (proc / "cmdline").read_bytes().startswith(b"ray::PipelineWorker"):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
 
 
 def run(argv: list[str], env: dict[str, str], output: Path, kill_one: bool = False) -> tuple[float, str]:
@@ -61,7 +50,7 @@ def run(argv: list[str], env: dict[str, str], output: Path, kill_one: bool = Fal
         def kill() -> None:
             while proc.poll() is None and not (output.exists() and output.stat().st_size > 1 << 16):
                 time.sleep(0.1)
-            pids = worker_pids()
+            pids = local_worker_pids()
             if pids and proc.poll() is None:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])

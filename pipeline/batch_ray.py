@@ -173,6 +173,18 @@ def checked_blocks(job: RayJob, stop_at_error: bool) -> Iterator[list[tuple[int,
         yield block
 
 
+def local_worker_pids() -> list[int]:
+    """Process ids of this machine's batch workers (Ray titles them ``ray::PipelineWorker``), read from /proc:
+    what a test or bench kills to check that a lost worker loses no line."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (proc / "cmdline").read_bytes().startswith(b"ray::PipelineWorker"):
+                    pids.append(int(proc.name))
+    return pids
+
+
 def count_lines(path: Path) -> int:
     """Lines as ``iter_lines`` counts them, for the progress bar: a final line without ``\\n`` counts too."""
     n, last = 0, b"\n"

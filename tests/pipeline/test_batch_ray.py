@@ -92,22 +92,9 @@ def test_ray_output_is_the_local_output_and_bad_lines_go_to_the_errors_file(caps
     assert code == 2 and f"{src}:8:" in err and err.count("\n") == 1   # without --errors: checked first
 
 
-def worker_pids() -> list[int]:
-    """Processes of the Ray actors (Ray titles them ``ray::PipelineWorker``)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if (proc / "cmdline").read_bytes().startswith(b"ray::PipelineWorker"):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker processes through /proc")
 def test_a_worker_killed_mid_job_loses_no_line(capsys, ray_cluster, mini_lexicons, tmp_path):
-    from pipeline.batch_ray import RayJob, run_job
+    from pipeline.batch_ray import RayJob, local_worker_pids, run_job
 
     overrides = mini_overrides(mini_lexicons, *FAST)
     src = tmp_path / "in.txt"
@@ -121,7 +108,7 @@ def test_a_worker_killed_mid_job_loses_no_line(capsys, ray_cluster, mini_lexicon
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (dst.exists() and dst.stat().st_size):
         time.sleep(0.05)                                      # the job is under way
-    killed = worker_pids()[:1]
+    killed = local_worker_pids()[:1]
     assert killed, "no Ray worker process found"
     os.kill(killed[0], signal.SIGKILL)
     runner.join(timeout=300)
