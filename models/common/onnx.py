@@ -152,7 +152,8 @@ def load_runner(backend: str, files: Sequence[Path], cache_dir: str | Path, buil
     except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
         log.warning("%s does not load (%s); exporting it again", path, str(exc).splitlines()[0][:200])
         with FileLock(path.parent / f".{name}.lock"):
-            for stale in (path.parent / f"{name}.onnx", path.parent / f"{name}.int8.onnx"):
+            for stale in (path.parent / f"{name}.onnx", path.parent / f"{name}.int8.onnx",
+                          *path.parent.glob(f"{name}.*opt-ort*.onnx")):
                 stale.unlink(missing_ok=True)
     path = cached_model(backend, files, cache_dir, build, name, key)
     try:
@@ -162,19 +163,77 @@ def load_runner(backend: str, files: Sequence[Path], cache_dir: str | Path, buil
                             "use runtime=torch") from exc
 
 
+def optimized_path(path: Path) -> Path:
+    """Where ``path``'s graph is kept after ONNX Runtime's graph optimizations, next to it in the cache. Named
+    by the ORT version (another may optimize or read the graph differently) and by the size and modification
+    time of ``path``, so that a graph exported again never meets the copy of the one before."""
+    import onnxruntime as ort
+
+    stat = path.stat()
+    return path.with_name(f"{path.stem}.opt-ort{ort.__version__}-{stat.st_size}-{stat.st_mtime_ns}.onnx")
+
+
+def _session(path: Path, threads: int) -> Any:  # noqa: ANN401 - an ort.InferenceSession
+    """A session on ``path``, from its optimized copy when there is one.
+
+    Why keep the optimized graph: building a session spends most of its time in the graph optimizer, and every
+    start-up of every stage pays it again (``duihua run --profile-startup``). The copy is written at the
+    extended level, which holds no layout choices for this machine's CPU, so a cache copied to another machine
+    still loads it; the session still runs every level on it, which finds little left to do. A copy that does
+    not load is deleted and written again from ``path``.
+    """
+    import onnxruntime as ort
+
+    def options(level: Any) -> Any:  # noqa: ANN401
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.graph_optimization_level = level
+        opts.log_severity_level = 3  # errors only: the optimizer's notes are not the user's business
+        return opts
+
+    levels, providers = ort.GraphOptimizationLevel, ["CPUExecutionProvider"]
+    optimized = optimized_path(path)
+    if not optimized.is_file():
+        _write_optimized(path, optimized, options(levels.ORT_ENABLE_EXTENDED), providers)
+    if optimized.is_file():
+        try:
+            return ort.InferenceSession(str(optimized), options(levels.ORT_ENABLE_ALL), providers=providers)
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
+            log.warning("%s does not load (%s); optimizing %s again next time", optimized,
+                        str(exc).splitlines()[0][:200], path.name)
+            optimized.unlink(missing_ok=True)
+    return ort.InferenceSession(str(path), options(levels.ORT_ENABLE_ALL), providers=providers)
+
+
+def _write_optimized(path: Path, optimized: Path, opts: Any, providers: list[str]) -> None:  # noqa: ANN401
+    """Optimize ``path`` into ``optimized`` by way of a private temporary file, so that concurrent starts never
+    read a partial copy; a cache that cannot be written is left without one."""
+    import onnxruntime as ort
+
+    try:
+        tmp = _private_temp(optimized)
+    except OSError:
+        return
+    try:
+        opts.optimized_model_filepath = str(tmp)
+        ort.InferenceSession(str(path), opts, providers=providers)
+        os.replace(tmp, optimized)
+        for older in path.parent.glob(f"{path.stem}.opt-ort*.onnx"):
+            if older != optimized:
+                older.unlink(missing_ok=True)
+    except OSError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class OnnxRunner:
     """Runs an exported model on named inputs (int64 ids, or float tensors such as a K/V cache).
     Calling it returns the first output as a torch tensor; ``run`` returns every output by name."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _intra_op_threads()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # errors only: the optimizer's notes are not the user's business
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = _session(self.path, threads or _intra_op_threads())
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.float_inputs = {i.name for i in self.session.get_inputs() if i.type == "tensor(float)"}

@@ -139,3 +139,24 @@ def test_parallel_cold_starts_export_once_and_all_get_the_whole_file(tmp_path: P
     assert len(paths) == 1 and Path(paths.pop()).read_bytes() == b"x" * 20000
     assert len(log.read_text().split()) == 1
     assert not list((tmp_path / "cache").rglob("*.tmp.onnx"))
+
+
+def test_the_optimized_copy_gives_the_same_outputs_and_a_bad_one_is_replaced(
+        tiny_intent_dir: Path, tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    """The first session writes the graph as ONNX Runtime optimized it next to the cached file; later sessions
+    load that copy (same outputs); a damaged copy is dropped with a warning and the run goes on from the file."""
+    from models.common.onnx import optimized_path
+
+    first = IntentClassifier.from_pretrained(tiny_intent_dir, backend="onnx-int8", cache_dir=tmp_path)
+    (cached,) = (tmp_path / "onnx").rglob("model.int8.onnx")
+    copy = optimized_path(cached)
+    assert copy.is_file() and copy.stat().st_size > 0
+    again = IntentClassifier.from_pretrained(tiny_intent_dir, backend="onnx-int8", cache_dir=tmp_path)
+    for a, b in zip(first.logits(TEXTS, SLOTS)[:2], again.logits(TEXTS, SLOTS)[:2], strict=True):
+        assert np.array_equal(a, b)
+    copy.write_bytes(b"not a graph")
+    with caplog.at_level(logging.WARNING):
+        fallback = IntentClassifier.from_pretrained(tiny_intent_dir, backend="onnx-int8", cache_dir=tmp_path)
+    assert "does not load" in caplog.text and not copy.exists()
+    for a, b in zip(first.logits(TEXTS, SLOTS)[:2], fallback.logits(TEXTS, SLOTS)[:2], strict=True):
+        assert np.array_equal(a, b)
